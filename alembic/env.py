@@ -1,0 +1,168 @@
+"""Alembic environment for capacity-service.
+
+- Version table ``capacity_alembic_version`` (an adopted database may already have another tool's
+  ``alembic_version``), one transaction per revision.
+- A session advisory lock serialises concurrent migrators (two replicas starting together).
+- ``lock_timeout`` bounds every DDL lock wait; a timeout fails the revision cleanly (55P03).
+- The pre-flight checks (service/schema/preflight.py) run before any revision, online and offline, so a
+  refused migration leaves the database exactly as it was — no version table, no ledger row.
+- Offline (``--sql``): the same SQL is printed, with Alembic's own version-table statements rewritten
+  into guarded forms so the script can be applied twice (``psql -v ON_ERROR_STOP=1``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from logging.config import fileConfig
+
+from sqlalchemy import create_engine, pool, text
+
+from alembic import context
+from service.dburl import to_sqlalchemy_url
+from service.schema.preflight import preflight_sql
+from service.settings import Settings
+
+VERSION_TABLE = "capacity_alembic_version"
+LOCK_SQL = "SELECT pg_advisory_lock(hashtextextended('capacity-service:migrations', 0))"
+UNLOCK_SQL = "SELECT pg_advisory_unlock(hashtextextended('capacity-service:migrations', 0))"
+
+config = context.config
+if config.config_file_name is not None and not config.attributes.get("skip_logging_config"):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+log = logging.getLogger("capacity.migrations")
+
+
+def _settings() -> Settings:
+    return config.attributes.get("settings") or Settings()
+
+
+def _database_url() -> str:
+    url = config.attributes.get("database_url")
+    if url:
+        return url
+    secret = _settings().database_url
+    if secret is None:
+        raise SystemExit("DATABASE_URL is not set (use the postgresql://user@host:port/db form)")
+    return secret.get_secret_value()
+
+
+def _session_settings(settings: Settings) -> list[str]:
+    return [
+        f"SET lock_timeout = '{settings.migrate_lock_timeout}'",
+        "SET statement_timeout = 0",
+        "SET client_min_messages = notice",
+    ]
+
+
+def _known_revisions() -> list[str]:
+    script = context.script
+    return [rev.revision for rev in script.walk_revisions()]
+
+
+def _skip_preflight() -> bool:
+    return context.get_x_argument(as_dictionary=True).get("skip_preflight", "false").lower() == "true"
+
+
+class _GuardedVersionStatements:
+    """Offline output filter: make Alembic's version-table statements re-runnable."""
+
+    _create = re.compile(rf"^CREATE TABLE {VERSION_TABLE} ", re.M)
+    _insert = re.compile(rf"^INSERT INTO {VERSION_TABLE} \(version_num\) VALUES \('([^']+)'\)(?: RETURNING [\w.]+)?;", re.M)
+
+    def __init__(self, out):
+        self._out = out
+
+    def write(self, chunk: str) -> int:
+        chunk = self._create.sub(f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} ", chunk)
+        chunk = self._insert.sub(
+            lambda m: f"INSERT INTO {VERSION_TABLE} (version_num) SELECT '{m.group(1)}' "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {VERSION_TABLE});",
+            chunk,
+        )
+        return self._out.write(chunk)
+
+    def flush(self) -> None:
+        self._out.flush()
+
+
+def run_migrations_offline() -> None:
+    settings = _settings()
+    buffer = _GuardedVersionStatements(config.output_buffer or sys.stdout)
+    context.configure(
+        url=to_sqlalchemy_url(_database_url(), kind="sync") if _has_url() else "postgresql+psycopg://",
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+        version_table=VERSION_TABLE,
+        transaction_per_migration=True,
+        output_buffer=buffer,
+    )
+    buffer.write("\\set ON_ERROR_STOP on\n\n")
+    for stmt in _session_settings(settings):
+        buffer.write(stmt + ";\n")
+    buffer.write(LOCK_SQL + ";\n\n")
+    if not _skip_preflight():
+        buffer.write(preflight_sql(_known_revisions(), settings) + "\n\n")
+    with context.begin_transaction():
+        context.run_migrations()
+    buffer.write("\n" + UNLOCK_SQL + ";\n")
+
+
+def _has_url() -> bool:
+    try:
+        _database_url()
+    except SystemExit:
+        return False
+    return True
+
+
+def run_migrations_online() -> None:
+    settings = _settings()
+    connectable = config.attributes.get("connection")
+    engine = None
+    if connectable is None:
+        engine = create_engine(
+            to_sqlalchemy_url(_database_url(), kind="sync"),
+            poolclass=pool.NullPool,
+            connect_args={"application_name": "capacity-service migrate"},
+        )
+        connectable = engine.connect()
+    connection = connectable
+    try:
+        raw = connection.connection.driver_connection
+        raw.add_notice_handler(lambda diag: log.info("%s", diag.message_primary))
+        # Session-level settings and lock, outside the revision transactions.
+        with connection.begin():
+            for stmt in _session_settings(settings):
+                connection.execute(text(stmt))
+        connection.execute(text(LOCK_SQL))
+        connection.commit()
+        try:
+            if not _skip_preflight():
+                # Read-only; its transaction is rolled back whether it passes or refuses.
+                with connection.begin() as trans, raw.cursor() as cur:
+                    cur.execute(preflight_sql(_known_revisions(), settings))
+                    trans.rollback()
+            context.configure(
+                connection=connection,
+                version_table=VERSION_TABLE,
+                transaction_per_migration=True,
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            if connection.in_transaction():
+                connection.rollback()
+            connection.execute(text(UNLOCK_SQL))
+            connection.commit()
+    finally:
+        if engine is not None:
+            connection.close()
+            engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

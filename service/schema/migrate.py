@@ -1,0 +1,48 @@
+"""Programmatic access to the Alembic chain (used by the CLI, the embedded server and the tests)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from service.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HEAD = "0005_strategic_config_columns"
+
+
+def alembic_config(database_url: str | None, settings: Settings | None = None, **x_args: str) -> Config:
+    cfg = Config(str(REPO_ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(REPO_ROOT / "alembic"))
+    cfg.attributes["database_url"] = database_url
+    cfg.attributes["settings"] = settings or Settings()
+    cfg.attributes["skip_logging_config"] = True
+    if x_args:
+        cfg.cmd_opts = _XOpts([f"{k}={v}" for k, v in x_args.items()])
+    return cfg
+
+
+class _XOpts:
+    """Stand-in for the argparse namespace Alembic reads ``-x`` options from."""
+
+    def __init__(self, x: list[str]):
+        self.x = x
+
+
+def upgrade(database_url: str, target: str = "head", settings: Settings | None = None, **x_args: str) -> None:
+    command.upgrade(alembic_config(database_url, settings, **x_args), target)
+
+
+def downgrade(database_url: str, target: str, settings: Settings | None = None, **x_args: str) -> None:
+    command.downgrade(alembic_config(database_url, settings, **x_args), target)
+
+
+def offline_sql(target: str = "head", settings: Settings | None = None, **x_args: str) -> str:
+    cfg = alembic_config(None, settings, **x_args)
+    buf = io.StringIO()
+    cfg.output_buffer = buf
+    command.upgrade(cfg, target, sql=True)
+    return buf.getvalue()

@@ -1,0 +1,39 @@
+"""Executes revision SQL the same way online and offline.
+
+Online, the text goes to the driver unparsed (psycopg simple-query protocol: several statements per call,
+no bind-parameter parsing of ``:name`` or ``%``), so what runs is byte for byte what ``--sql`` prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+
+from alembic import op
+
+log = logging.getLogger("capacity.migrations")
+
+
+def run_sql(*chunks: str) -> None:
+    sql = "\n".join(c.strip() for c in chunks if c and c.strip())
+    if not sql:
+        return
+    ctx = op.get_context()
+    if ctx.as_sql:
+        ctx.impl.static_output(sql)
+        return
+    raw = op.get_bind().connection.driver_connection
+    with raw.cursor() as cur:
+        cur.execute(sql)
+
+
+@contextlib.contextmanager
+def autocommit() -> Iterator[None]:
+    """Statements that must not run in a transaction (CREATE INDEX CONCURRENTLY, short VALIDATE steps).
+
+    Entering the block commits what the revision did so far; every step is re-runnable, so a failure
+    later in the revision is repaired by running the upgrade again.
+    """
+    with op.get_context().autocommit_block():
+        yield

@@ -1,0 +1,55 @@
+"""Service configuration, read from the environment by pydantic-settings.
+
+Most settings carry the ``CAPACITY_`` prefix; a few keep the names the replaced platform used
+(``DATABASE_URL`` and the ``FEATURE_*`` flags) so existing deployments need no renaming.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "capacity-service"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CAPACITY_", env_file=None, extra="ignore")
+
+    # --- database -------------------------------------------------------------------------------
+    database_url: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "CAPACITY_DATABASE_URL"),
+        description="postgresql://user:password@host:port/db. Unset: `serve` runs an embedded PostgreSQL.",
+    )
+    data_dir: Path = Field(default_factory=default_data_dir, description="Embedded PostgreSQL data lives here.")
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
+    db_connect_timeout_s: float = Field(default=5.0, gt=0)
+    db_statement_timeout_ms: int = Field(default=15_000, ge=0, description="Per-statement limit for API queries.")
+    db_behind_pooler: bool = Field(
+        default=False,
+        description="Set when connecting through PgBouncer/Supabase pooler in transaction mode: "
+        "disables asyncpg's prepared-statement cache.",
+    )
+
+    # --- migrations -----------------------------------------------------------------------------
+    migrate_lock_timeout: str = Field(default="5s", pattern=r"^\d+(ms|s|min)?$")
+    migrate_max_locked_rows: int = Field(default=200_000, ge=0)
+
+    # --- HTTP -----------------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    readiness_cache_s: float = Field(default=60.0, ge=0)
+
+    # --- embedded mode --------------------------------------------------------------------------
+    load_demo_data: bool = Field(default=True, description="Seed a demo restaurant into a new embedded database.")
+
+
+def get_settings() -> Settings:
+    return Settings()
