@@ -26,6 +26,12 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "CAPACITY_DATABASE_URL"),
         description="postgresql://user:password@host:port/db. Unset: `serve` runs an embedded PostgreSQL.",
     )
+    migration_database_url: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MIGRATION_DATABASE_URL", "CAPACITY_MIGRATION_DATABASE_URL"),
+        description="Optional owner/admin login for migrate, preflight and ensure-capacity-rules; "
+        "defaults to DATABASE_URL. Lets the API run as the non-owner role capacity_app.",
+    )
     data_dir: Path = Field(default_factory=default_data_dir, description="Embedded PostgreSQL data lives here.")
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)

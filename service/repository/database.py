@@ -1,0 +1,57 @@
+"""Async engine and per-request sessions (SQLAlchemy 2 + asyncpg).
+
+The engine is built in the app's lifespan (never at import) and lives on ``app.state``; each request gets
+one session that commits once at the end. Services only flush.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from service.dburl import to_sqlalchemy_url
+from service.settings import Settings
+
+
+def build_engine(database_url: str, settings: Settings) -> AsyncEngine:
+    connect_args: dict[str, Any] = {
+        "timeout": settings.db_connect_timeout_s,
+        "server_settings": {
+            "application_name": "capacity-service",
+            "statement_timeout": str(settings.db_statement_timeout_ms),
+        },
+    }
+    if settings.db_behind_pooler:
+        # PgBouncer / Supabase pooler in transaction mode cannot keep prepared statements per client.
+        connect_args["statement_cache_size"] = 0
+        connect_args["prepared_statement_cache_size"] = 0
+    engine = create_async_engine(
+        to_sqlalchemy_url(database_url, kind="async"),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
+    return engine
+
+
+def build_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    maker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    return maker
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with maker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
