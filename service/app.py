@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from service.api import health
+from service.auth import TokenVerifier
 from service.errors import install_error_handlers
 from service.readiness import ReadinessProbe
 from service.repository.database import build_engine, build_sessionmaker
@@ -47,6 +48,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.token_verifier = TokenVerifier(settings)
     install_error_handlers(app)
     app.include_router(health.router)
     return app

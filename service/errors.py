@@ -24,58 +24,77 @@ log = logging.getLogger("capacity.errors")
 PROBLEM_JSON = "application/problem+json"
 
 
+class ErrorDetail(BaseModel):
+    field: str
+    reason: str
+
+
 class Problem(BaseModel):
-    """Body of every error response."""
+    """Body of every error response: RFC 9457 members plus the shared extension members of the specs
+    (assign-tables.md §2.3): ``code`` to branch on, ``error``/``message`` for the original dashboard."""
 
     type: str = Field(default="about:blank")
     title: str
     status: int
-    code: str = Field(description="Stable machine-readable error code")
     detail: str | None = None
-    errors: list[dict[str, Any]] | None = Field(default=None, description="Field errors for validation failures")
+    code: str = Field(description="Stable machine-readable error code")
+    error: str = Field(description="The original platform's error sentence (compatibility)")
+    message: str = Field(description="Human-readable message (read by the dashboard's fetch helper)")
+    details: list[ErrorDetail] | None = Field(default=None, description="Field errors for validation failures")
     findings: list[dict[str, Any]] | None = Field(default=None, description="Schema findings (readiness)")
 
 
 class ServiceError(Exception):
+    """Base of every error the API returns; ``title`` doubles as the original's ``error`` sentence."""
+
     status: ClassVar[int] = 500
-    code: ClassVar[str] = "INTERNAL_ERROR"
-    title: ClassVar[str] = "Internal error"
+    code: ClassVar[str] = "INTERNAL"
+    title: ClassVar[str] = "Internal server error"
+    retry_after: ClassVar[int | None] = None
 
     def __init__(
         self,
         detail: str | None = None,
         *,
-        errors: list[dict[str, Any]] | None = None,
+        details: list[ErrorDetail] | None = None,
         findings: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail
-        self.errors = errors
+        self.details = details
         self.findings = findings
-        self.headers = headers or {}
+        self.headers = dict(headers or {})
+        if self.retry_after is not None:
+            self.headers.setdefault("Retry-After", str(self.retry_after))
 
     def problem(self) -> Problem:
         return Problem(
             title=self.title,
             status=self.status,
-            code=self.code,
             detail=self.detail,
-            errors=self.errors,
+            code=self.code,
+            error=self.title,
+            message=self.detail or self.title,
+            details=self.details,
             findings=self.findings,
         )
 
 
-class ValidationFailed(ServiceError):
-    status = 400
-    code = "VALIDATION_ERROR"
-    title = "Request is invalid"
+class InvalidBody(ServiceError):
+    status, code, title = 400, "INVALID_BODY", "Invalid request body"
+
+
+class InvalidQuery(ServiceError):
+    status, code, title = 400, "INVALID_QUERY", "Invalid query"
+
+
+class OutOfRange(ServiceError):
+    status, code, title = 400, "OUT_OF_RANGE", "Invalid request body"
 
 
 class Unauthenticated(ServiceError):
-    status = 401
-    code = "UNAUTHENTICATED"
-    title = "Authentication required"
+    status, code, title = 401, "UNAUTHENTICATED", "Authentication required"
 
     def __init__(self, detail: str | None = None, **kw: Any) -> None:
         kw.setdefault("headers", {"WWW-Authenticate": "Bearer"})
@@ -83,41 +102,27 @@ class Unauthenticated(ServiceError):
 
 
 class Forbidden(ServiceError):
-    status = 403
-    code = "FORBIDDEN"
-    title = "Not allowed"
+    status, code, title = 403, "FORBIDDEN", "Forbidden"
 
 
-class NotFound(ServiceError):
-    status = 404
-    code = "NOT_FOUND"
-    title = "Not found"
+class RestaurantNotFound(ServiceError):
+    status, code, title = 404, "RESTAURANT_NOT_FOUND", "Restaurant not found"
 
 
-class Conflict(ServiceError):
-    status = 409
-    code = "CONFLICT"
-    title = "Conflict"
+class PreconditionFailed(ServiceError):
+    status, code, title = 412, "PRECONDITION_FAILED", "Precondition failed"
+
+
+class AuthUnavailable(ServiceError):
+    status, code, title, retry_after = 503, "AUTH_UNAVAILABLE", "Unable to verify session", 30
 
 
 class DatabaseUnavailable(ServiceError):
-    status = 503
-    code = "DATABASE_UNAVAILABLE"
-    title = "Database unavailable"
-
-    def __init__(self, detail: str | None = None, **kw: Any) -> None:
-        kw.setdefault("headers", {"Retry-After": "5"})
-        super().__init__(detail, **kw)
+    status, code, title, retry_after = 503, "DATABASE_UNAVAILABLE", "Database unavailable", 5
 
 
 class NotReady(ServiceError):
-    status = 503
-    code = "NOT_READY"
-    title = "Service not ready"
-
-    def __init__(self, detail: str | None = None, **kw: Any) -> None:
-        kw.setdefault("headers", {"Retry-After": "30"})
-        super().__init__(detail, **kw)
+    status, code, title, retry_after = 503, "NOT_READY", "Service not ready", 30
 
 
 def problem_responses(*errors: type[ServiceError]) -> dict[int | str, dict[str, Any]]:
@@ -160,16 +165,22 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "message": e.get("msg", "")}
-            for e in exc.errors()
+        # FastAPI's default is 422; the specs keep the original's 400 (the dashboard checks it).
+        errors = exc.errors()
+        details = [
+            ErrorDetail(field=".".join(str(p) for p in e.get("loc", ())[1:]) or "body", reason=e.get("msg", ""))
+            for e in errors
         ]
-        return _render(ValidationFailed("One or more fields are invalid", errors=errors))
+        in_body = any(e.get("loc", ("body",))[0] == "body" for e in errors)
+        err_cls = InvalidBody if in_body else InvalidQuery
+        return _render(err_cls("; ".join(f"{d.field}: {d.reason}" for d in details), details=details))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 415: "UNSUPPORTED_MEDIA_TYPE"}
-        problem = Problem(title=str(exc.detail), status=exc.status_code, code=codes.get(exc.status_code, "HTTP_ERROR"))
+        title = str(exc.detail)
+        code = codes.get(exc.status_code, "HTTP_ERROR")
+        problem = Problem(title=title, status=exc.status_code, code=code, error=title, message=title)
         return JSONResponse(
             problem.model_dump(exclude_none=True), status_code=exc.status_code, media_type=PROBLEM_JSON
         )

@@ -53,6 +53,21 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     readiness_cache_s: float = Field(default=60.0, ge=0)
 
+    # --- auth -----------------------------------------------------------------------------------
+    jwt_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CAPACITY_JWT_SECRET", "SUPABASE_JWT_SECRET"),
+        description="HS256 shared secret for user and service JWTs (Supabase's JWT secret).",
+    )
+    jwks_url: str | None = Field(default=None, description="JWKS endpoint for RS256/ES256 tokens (optional).")
+    jwt_audience: str = Field(default="authenticated", description="Required `aud` of user tokens.")
+    jwt_issuer: str | None = Field(default=None, description="Required `iss`, if set.")
+    jwt_leeway_s: int = Field(default=30, ge=0, le=300)
+    internal_api_keys: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated static API keys accepted as service credentials on /internal/* routes.",
+    )
+
     # --- embedded mode --------------------------------------------------------------------------
     load_demo_data: bool = Field(default=True, description="Seed a demo restaurant into a new embedded database.")
 
