@@ -17,9 +17,9 @@ import re
 import sys
 from logging.config import fileConfig
 
+from alembic import context
 from sqlalchemy import create_engine, pool, text
 
-from alembic import context
 from service.dburl import to_sqlalchemy_url
 from service.schema.preflight import preflight_sql
 from service.settings import Settings

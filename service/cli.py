@@ -6,6 +6,7 @@ doctor                compare the live database with what this version needs
 preflight             read-only report of what would make `migrate` refuse
 ensure-capacity-rules operator action: create the optional restaurant_capacity_rules table
 repair-history        rewrite an unknown/multiple version row once the schema is verified equal to a revision
+mint-token            development: sign a JWT with the configured secret
 openapi               print or write the OpenAPI document
 """
 
@@ -58,7 +59,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         if embedded.created and settings.load_demo_data:
             rid = load_demo(embedded.admin_url)
             log.info("demo restaurant loaded: %s", rid)
-        settings = settings.model_copy(update={"database_url": _secret(embedded.runtime_url)})
+        update = {"database_url": _secret(embedded.runtime_url)}
+        if settings.jwt_secret is None and settings.jwks_url is None:
+            update["jwt_secret"] = _secret(embedded_mod.dev_jwt_secret(settings.data_dir))
+            log.info("development JWT secret in %s (mint tokens with `capacity-service mint-token`)", settings.data_dir)
+        settings = settings.model_copy(update=update)
     try:
         app = create_app(settings)
         uvicorn.run(
@@ -202,6 +207,20 @@ def cmd_repair_history(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_mint_token(args: argparse.Namespace, settings: Settings) -> int:
+    """Development only: sign a token with CAPACITY_JWT_SECRET so curl examples work locally."""
+    from service.auth import mint_token
+    from service.embedded import dev_jwt_secret
+
+    if settings.jwt_secret is None and settings.database_url is None:
+        settings = settings.model_copy(update={"jwt_secret": _secret(dev_jwt_secret(settings.data_dir))})
+    if settings.jwt_secret is None:
+        print("mint-token needs CAPACITY_JWT_SECRET (development helper)", file=sys.stderr)
+        return EXIT_FINDINGS
+    print(mint_token(settings, sub=args.sub, role=args.role, ttl_s=args.ttl))
+    return EXIT_OK
+
+
 def cmd_openapi(args: argparse.Namespace, settings: Settings) -> int:
     from service.openapi import openapi_document
 
@@ -251,6 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("repair-history", help="rewrite the version row after verifying the schema")
     p.add_argument("--to", required=True)
     p.set_defaults(func=cmd_repair_history)
+
+    p = sub.add_parser("mint-token", help="development: sign a JWT with CAPACITY_JWT_SECRET")
+    p.add_argument("--sub", help="user id (omit for --role service_role)")
+    p.add_argument("--role", default="authenticated")
+    p.add_argument("--ttl", type=int, default=3600)
+    p.set_defaults(func=cmd_mint_token)
 
     p = sub.add_parser("openapi", help="print the OpenAPI document")
     p.add_argument("--out")

