@@ -187,9 +187,17 @@ def _type_matches_sql(expected: str, actual_expr: str) -> str:
     return f"(regexp_replace({actual_expr}, '^public\\.', '') = {lit(exp)})"
 
 
-def ensure_table(revision: str, table: Table, *, columns: Sequence[str] | None = None) -> str:
+def ensure_table(
+    revision: str,
+    table: Table,
+    *,
+    columns: Sequence[str] | None = None,
+    adopt_columns: Sequence[str] | None = None,
+) -> str:
     """Create the table if missing (with ``columns`` or all its columns), else adopt it and add missing columns.
 
+    ``adopt_columns`` (default: the same as ``columns``) limits which columns are checked and added on an
+    existing table — e.g. co-owned columns whose original types vary are created in greenfield only.
     An existing column of an incompatible type, or a missing NOT NULL column without default, stops the
     revision with a drift error: nothing is ever cast or rewritten automatically.
     """
@@ -206,11 +214,15 @@ def ensure_table(revision: str, table: Table, *, columns: Sequence[str] | None =
 ELSIF {regclass(table.name)} IS NOT NULL THEN
     {ledger_insert(revision, 'table', table.name, 'adopted')}
 END IF;"""
-    return do_block(body) + "\n" + ensure_columns(revision, table, [c.name for c in cols])
+    checked = [c.name for c in cols] if adopt_columns is None else [c.name for c in cols if c.name in adopt_columns]
+    return do_block(body) + "\n" + ensure_columns(revision, table, checked, unless_created=True)
 
 
-def ensure_columns(revision: str, table: Table, names: Iterable[str]) -> str:
-    """Add each listed column when missing; refuse incompatible existing ones."""
+def ensure_columns(revision: str, table: Table, names: Iterable[str], *, unless_created: bool = False) -> str:
+    """Add each listed column when missing; refuse incompatible existing ones.
+
+    ``unless_created``: skip the check when the ledger says ``revision`` created the table (its columns are
+    then exactly the target ones; this keeps the ledger free of "adopted" rows for our own columns)."""
     stmts = []
     for name in names:
         col = table.column(name)
@@ -242,7 +254,13 @@ def ensure_columns(revision: str, table: Table, names: Iterable[str]) -> str:
         del qname
     if not stmts:
         return ""
-    body = f"IF {regclass(table.name)} IS NOT NULL THEN\n" + "\n".join(stmts) + "\nEND IF;"
+    created = ""
+    if unless_created:
+        created = (
+            f"\n   AND NOT EXISTS (SELECT 1 FROM {LEDGER} WHERE revision = {lit(revision)} AND object_kind = 'table'"
+            f" AND object_name = {lit(table.name)} AND action = 'created')"
+        )
+    body = f"IF {regclass(table.name)} IS NOT NULL{created} THEN\n" + "\n".join(stmts) + "\nEND IF;"
     return do_block(body, declare="    v_type text;")
 
 
@@ -291,12 +309,16 @@ def constraint_exists_sql(table: str, name: str) -> str:
     )
 
 
-def ensure_constraint(revision: str, con: Constraint) -> str:
-    """Add a missing constraint; CHECK and FK constraints are added NOT VALID (see :func:`validate`)."""
+def ensure_constraint(revision: str, con: Constraint, *, greenfield_only: bool = False) -> str:
+    """Add a missing constraint; CHECK and FK constraints are added NOT VALID (see :func:`validate`).
+
+    ``greenfield_only``: never added to an adopted database (e.g. a UNIQUE constraint that adoption builds
+    concurrently through :func:`unique_constraint_index` + :func:`attach_unique_constraint` instead)."""
     suffix = " NOT VALID" if con.validatable else ""
     add = f"ALTER TABLE public.{con.table} ADD CONSTRAINT {con.name} {con.definition}{suffix}"
+    only_gf = f" OR {MODE_EXPR} IS DISTINCT FROM {lit(MODE_GREENFIELD)}" if greenfield_only else ""
     return do_block(
-        f"""IF {regclass(con.table)} IS NULL THEN
+        f"""IF {regclass(con.table)} IS NULL{only_gf} THEN
     RETURN;
 ELSIF NOT {constraint_exists_sql(con.table, con.name)} THEN
     EXECUTE {dollar(add, 'ddl')};
@@ -356,6 +378,55 @@ def create_index_concurrently(idx: Index) -> str:
     """Must run in an autocommit block. A no-op (no DDL object) when the index exists."""
     unique = "UNIQUE " if idx.unique else ""
     return f"CREATE {unique}INDEX CONCURRENTLY IF NOT EXISTS {idx.name} ON public.{idx.table} {idx.definition};"
+
+
+def create_index_greenfield(revision: str, idx: Index) -> str:
+    """Greenfield only: build the index directly in the revision transaction (the tables are empty).
+
+    On an adopted database this does nothing; the concurrent pair (:func:`prepare_index` +
+    :func:`create_index_concurrently`) builds it there."""
+    unique = "UNIQUE " if idx.unique else ""
+    create = f"CREATE {unique}INDEX {idx.name} ON public.{idx.table} {idx.definition}"
+    return do_block(
+        f"""IF {regclass(idx.table)} IS NOT NULL AND {regclass(idx.name)} IS NULL
+   AND {MODE_EXPR} = {lit(MODE_GREENFIELD)} THEN
+    EXECUTE {dollar(create, 'ddl')};
+    {ledger_insert(revision, 'index', idx.name, 'created')}
+END IF;"""
+    )
+
+
+def unique_constraint_index(con: Constraint) -> Index:
+    """The unique index behind a ``UNIQUE (cols)`` constraint, under the constraint's name."""
+    head = con.definition.strip()
+    if not head.upper().startswith("UNIQUE"):
+        raise ValueError(f"{con.name} is not a UNIQUE constraint")
+    return Index(con.name, con.table, head[len("UNIQUE"):].strip(), unique=True)
+
+
+def prepare_unique_index(con: Constraint) -> str:
+    """Before building a unique constraint's index concurrently: drop an invalid leftover of that name.
+    Does nothing when the constraint already exists."""
+    return do_block(
+        f"""IF {regclass(con.table)} IS NULL OR {constraint_exists_sql(con.table, con.name)} THEN
+    RETURN;
+END IF;
+IF EXISTS (SELECT 1 FROM pg_index i WHERE i.indexrelid = {regclass(con.name)} AND NOT i.indisvalid) THEN
+    EXECUTE {dollar(f'DROP INDEX public.{con.name}', 'ddl')};
+END IF;"""
+    )
+
+
+def attach_unique_constraint(revision: str, con: Constraint) -> str:
+    """Turn the concurrently built unique index into the named constraint (brief lock, no scan)."""
+    attach = f"ALTER TABLE public.{con.table} ADD CONSTRAINT {con.name} UNIQUE USING INDEX {con.name}"
+    return do_block(
+        f"""IF {regclass(con.table)} IS NOT NULL AND NOT {constraint_exists_sql(con.table, con.name)}
+   AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indexrelid = {regclass(con.name)} AND i.indisvalid AND i.indisunique) THEN
+    EXECUTE {dollar(attach, 'ddl')};
+    {ledger_insert(revision, 'constraint', f'{con.table}.{con.name}', 'created')}
+END IF;"""
+    )
 
 
 def drop_created_indexes(revision: str, indexes: Sequence[Index]) -> str:
@@ -446,9 +517,13 @@ END IF;"""
 # --------------------------------------------------------------------------------------------------
 # triggers
 # --------------------------------------------------------------------------------------------------
-def ensure_trigger(revision: str, table: str, name: str, create_sql: str, *, updated_at: bool = False) -> str:
+def ensure_trigger(
+    revision: str, table: str, name: str, create_sql: str, *, updated_at: bool = False, greenfield_only: bool = False
+) -> str:
     """Create a missing trigger. ``updated_at=True``: an adopted table that already has *any* BEFORE UPDATE
-    trigger calling an updated_at-style function keeps it and gets no second one."""
+    trigger calling an updated_at-style function keeps it and gets no second one. ``greenfield_only``: never
+    added on an adopted database (e.g. bookings_set_instants: the booking domain owns that trigger there)."""
+    only_gf = f" OR {MODE_EXPR} IS DISTINCT FROM {lit(MODE_GREENFIELD)}" if greenfield_only else ""
     extra = ""
     if updated_at:
         extra = f"""
@@ -458,7 +533,7 @@ ELSIF EXISTS (SELECT 1 FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
                 AND (p.proname ILIKE '%updated_at%' OR p.proname ILIKE '%timestamp%' OR p.proname ILIKE '%touch%')) THEN
     {ledger_insert(revision, 'trigger', f'{table}.{name}', 'adopted')}"""
     return do_block(
-        f"""IF {regclass(table)} IS NULL THEN
+        f"""IF {regclass(table)} IS NULL{only_gf} THEN
     RETURN;
 ELSIF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = {regclass(table)} AND tgname = {lit(name)} AND NOT tgisinternal) THEN
     {ledger_insert(revision, 'trigger', f'{table}.{name}', 'adopted')}{extra}
@@ -496,16 +571,18 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def ensure_policy(revision: str, table: str, name: str, spec: str) -> str:
+def ensure_policy(revision: str, table: str, name: str, spec: str, *, only_if: str | None = None) -> str:
     """(Re)create a policy unless it carries this revision's marker comment.
 
     ``spec`` is what follows ``CREATE POLICY <name> ON <table>``, e.g.
-    ``FOR ALL TO service_role USING (...) WITH CHECK (...)``.
+    ``FOR ALL TO service_role USING (...) WITH CHECK (...)``. ``only_if``: an SQL condition decided at run
+    time (e.g. ``to_regprocedure('auth.uid()') IS NOT NULL``); when false nothing happens.
     """
     create = f"CREATE POLICY {quote_ident(name)} ON public.{table} {spec}"
     marker = f"capacity-service:{revision}:{md5(create)}"
+    cond = f" OR NOT ({only_if})" if only_if else ""
     return do_block(
-        f"""IF {regclass(table)} IS NULL THEN
+        f"""IF {regclass(table)} IS NULL{cond} THEN
     RETURN;
 END IF;
 IF EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = {regclass(table)} AND polname = {lit(name)}
@@ -570,7 +647,7 @@ END IF;"""
 
 def refuse(message: str, detail: str, hint: str | None = None) -> str:
     """plpgsql RAISE with a stable message key."""
-    parts = [f"ERRCODE = 'P0001'", f"MESSAGE = {lit(message)}", f"DETAIL = {detail}"]
+    parts = ["ERRCODE = 'P0001'", f"MESSAGE = {lit(message)}", f"DETAIL = {detail}"]
     if hint:
         parts.append(f"HINT = {lit(hint)}")
     return "RAISE EXCEPTION USING " + ", ".join(parts) + ";"
