@@ -2,19 +2,300 @@
 
 Revision ID: 0002_merge_groups
 Revises: 0001_base
+
+schema.md §5.4. Every step is a catalog-guarded DO block (same text online and offline); the column
+additions and NOT VALID FKs run in the revision transaction, validation, concurrent indexes and the
+batched back-fills run in autocommit blocks, so each of those commits on its own and a re-run resumes.
 """
 
-from service.schema.runner import run_sql
+from service.schema import catalog, ddl, shapes
+from service.schema.ddl import LEDGER, do_block, dollar, lit, regclass
+from service.schema.runner import autocommit, migration_settings, run_sql, x_flag
 
 revision = "0002_merge_groups"
-down_revision = '0001_base'
+down_revision = "0001_base"
 branch_labels = None
 depends_on = None
 
+BTA = "booking_table_assignments"
+
+
+def _constraint(table: str, name: str):
+    for rev in catalog.CONSTRAINTS.values():
+        for con in rev:
+            if con.table == table and con.name == name:
+                return con
+    raise KeyError(name)
+
+
+# The CHECK is created by 0001; this revision only re-shapes an adopted one that lacks a type.
+RESOURCE_TYPE_CHECK = _constraint("allocations", "allocations_resource_type_check")
+FOREIGN_KEYS = catalog.CONSTRAINTS[revision]
+INDEXES = catalog.INDEXES[revision]
+NEW_COLUMNS = catalog.REVISION_COLUMNS[revision]  # {table: [columns]}
+
+VIEW = "merge_group_members_v"
+VIEW_SQL = f"""CREATE VIEW public.{VIEW} WITH (security_invoker = true) AS
+SELECT bta.merge_group_id, bta.booking_id, a.restaurant_id, bta.table_id, a."window"
+  FROM public.booking_table_assignments bta
+  JOIN public.allocations a ON a.id = bta.merge_group_id AND a.resource_type = 'merge_group'
+ WHERE bta.merge_group_id IS NOT NULL"""
+VIEW_MARKER = f"capacity-service:{revision}:{ddl.md5(VIEW_SQL)}"
+
+BATCH_ROWS = 5000
+
+
+def _resource_type_check() -> str:
+    """§5.4 item 1: re-shape the CHECK if it is missing or lacks one of the three types."""
+    con = RESOURCE_TYPE_CHECK
+    key = f"{con.table}.{con.name}"
+    add = f"ALTER TABLE public.{con.table} ADD CONSTRAINT {con.name} {con.definition} NOT VALID"
+    return do_block(
+        f"""IF {regclass(con.table)} IS NULL THEN
+    RETURN;
+END IF;
+SELECT pg_get_constraintdef(oid) INTO v_def FROM pg_constraint
+ WHERE conrelid = {regclass(con.table)} AND conname = {lit(con.name)};
+IF v_def IS NOT NULL AND v_def LIKE '%''merge_group''%' AND v_def LIKE '%''hold''%' AND v_def LIKE '%''table''%' THEN
+    {ddl.ledger_insert(revision, 'constraint', key, 'adopted')}
+    RETURN;
+END IF;
+IF v_def IS NULL THEN
+    {ddl.ledger_insert(revision, 'constraint', key, 'created')}
+ELSE
+    {ddl.ledger_insert(revision, 'constraint', key, 'replaced', 'v_def')}
+    EXECUTE {dollar(f'ALTER TABLE public.{con.table} DROP CONSTRAINT {con.name}', 'ddl')};
+END IF;
+EXECUTE {dollar(add, 'ddl')};""",
+        declare="    v_def text;",
+    )
+
+
+def _size_gate(max_rows: int, allow_long_lock: bool) -> str:
+    """§5.2: adding the STORED generated column rewrites the table under ACCESS EXCLUSIVE. The limit and
+    the operator's bypass are literals baked in when the SQL is generated."""
+    if allow_long_lock:
+        return ""
+    return do_block(
+        f"""IF {regclass(BTA)} IS NULL OR EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = {regclass(BTA)}
+       AND attname = 'assignment_window' AND NOT attisdropped) THEN
+    RETURN;
+END IF;
+SELECT reltuples::bigint INTO v_rows FROM pg_class WHERE oid = {regclass(BTA)};
+IF v_rows < 0 THEN
+    -- never analysed: count, but stop reading just past the limit
+    SELECT count(*) INTO v_rows FROM (SELECT 1 FROM public.{BTA} LIMIT {max_rows + 1}) s;
+END IF;
+IF v_rows > {max_rows} THEN
+    RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'capacity_size_gate',
+        DETAIL = format('adding {BTA}.assignment_window rewrites about %s rows under ACCESS EXCLUSIVE (limit {max_rows})', v_rows),
+        HINT = 'schedule a maintenance window and re-run with -x allow_long_lock=true (or raise CAPACITY_MIGRATE_MAX_LOCKED_ROWS)';
+END IF;""",
+        declare="    v_rows bigint;",
+    )
+
+
+def _backfill_assigned_zone() -> str:
+    """bookings.assigned_zone_id where all of a booking's assigned tables share one zone."""
+    return do_block(
+        f"""IF {regclass('bookings')} IS NULL OR {regclass(BTA)} IS NULL OR {regclass('table_inventory')} IS NULL THEN
+    RETURN;
+END IF;
+LOOP
+    WITH candidates AS (
+        SELECT b.id, min(t.zone_id::text)::uuid AS zone_id
+          FROM public.bookings b
+          JOIN public.{BTA} bta ON bta.booking_id = b.id
+          JOIN public.table_inventory t ON t.id = bta.table_id
+         WHERE b.assigned_zone_id IS NULL
+         GROUP BY b.id
+        HAVING count(DISTINCT t.zone_id) = 1 AND bool_and(t.zone_id IS NOT NULL)
+         LIMIT {BATCH_ROWS})
+    UPDATE public.bookings b SET assigned_zone_id = c.zone_id FROM candidates c WHERE b.id = c.id;
+    GET DIAGNOSTICS v_batch = ROW_COUNT;
+    v_total := v_total + v_batch;
+    COMMIT;  -- each batch is its own transaction: short row locks, resumable
+    EXIT WHEN v_batch < {BATCH_ROWS};
+END LOOP;
+RAISE NOTICE 'capacity back-fill bookings.assigned_zone_id: % rows set', v_total;""",
+        declare="    v_batch bigint;\n    v_total bigint := 0;",
+    )
+
+
+def _backfill_allocation_id() -> str:
+    """allocation_id = the booking's `table` allocation for that table overlapping the assignment window,
+    newest first (the rule of 20251101170000)."""
+    return do_block(
+        f"""IF {regclass(BTA)} IS NULL OR {regclass('allocations')} IS NULL THEN
+    RETURN;
+END IF;
+LOOP
+    WITH candidates AS (
+        SELECT bta.id,
+               (SELECT a.id FROM public.allocations a
+                 WHERE a.booking_id = bta.booking_id AND a.resource_type = 'table'
+                   AND a.resource_id = bta.table_id
+                   AND a."window" && tstzrange(bta.start_at, bta.end_at, '[)')
+                 ORDER BY a.created_at DESC, a.id DESC LIMIT 1) AS allocation_id
+          FROM public.{BTA} bta
+         WHERE bta.allocation_id IS NULL AND bta.start_at IS NOT NULL AND bta.end_at IS NOT NULL
+           AND bta.start_at < bta.end_at
+           AND EXISTS (SELECT 1 FROM public.allocations a
+                        WHERE a.booking_id = bta.booking_id AND a.resource_type = 'table'
+                          AND a.resource_id = bta.table_id
+                          AND a."window" && tstzrange(bta.start_at, bta.end_at, '[)'))
+         LIMIT {BATCH_ROWS})
+    UPDATE public.{BTA} bta SET allocation_id = c.allocation_id FROM candidates c WHERE bta.id = c.id;
+    GET DIAGNOSTICS v_batch = ROW_COUNT;
+    v_total := v_total + v_batch;
+    COMMIT;
+    EXIT WHEN v_batch < {BATCH_ROWS};
+END LOOP;
+RAISE NOTICE 'capacity back-fill {BTA}.allocation_id: % rows set', v_total;""",
+        declare="    v_batch bigint;\n    v_total bigint := 0;",
+    )
+
+
+def _backfill_merge_group_id() -> str:
+    """§5.4 item 8 [REC]: a booking with >= 2 assignment rows and exactly one merge_group allocation gets
+    that allocation as merge group; zero or several are ambiguous, left NULL and counted."""
+    return do_block(
+        f"""IF {regclass(BTA)} IS NULL OR {regclass('allocations')} IS NULL THEN
+    RETURN;
+END IF;
+LOOP
+    WITH bookings_to_fill AS (
+        SELECT bta.booking_id,
+               (SELECT min(a.id::text)::uuid FROM public.allocations a
+                 WHERE a.booking_id = bta.booking_id AND a.resource_type = 'merge_group') AS merge_group_id
+          FROM public.{BTA} bta
+         GROUP BY bta.booking_id
+        HAVING count(*) >= 2 AND bool_or(bta.merge_group_id IS NULL)
+           AND (SELECT count(*) FROM public.allocations a
+                 WHERE a.booking_id = bta.booking_id AND a.resource_type = 'merge_group') = 1
+         LIMIT {BATCH_ROWS})
+    UPDATE public.{BTA} bta SET merge_group_id = f.merge_group_id
+      FROM bookings_to_fill f
+     WHERE bta.booking_id = f.booking_id AND bta.merge_group_id IS NULL;
+    GET DIAGNOSTICS v_batch = ROW_COUNT;
+    v_total := v_total + v_batch;
+    COMMIT;
+    EXIT WHEN v_batch = 0;
+END LOOP;
+SELECT count(*) INTO v_ambiguous FROM (
+    SELECT bta.booking_id FROM public.{BTA} bta
+     GROUP BY bta.booking_id
+    HAVING count(*) >= 2 AND bool_or(bta.merge_group_id IS NULL)
+       AND (SELECT count(*) FROM public.allocations a
+             WHERE a.booking_id = bta.booking_id AND a.resource_type = 'merge_group') <> 1) s;
+RAISE NOTICE 'capacity back-fill {BTA}.merge_group_id: % rows set; % multi-table bookings left NULL (zero or several merge_group allocations)',
+    v_total, v_ambiguous;""",
+        declare="    v_batch bigint;\n    v_total bigint := 0;\n    v_ambiguous bigint;",
+    )
+
+
+def _ensure_view() -> str:
+    """§5.4 item 9. The marker comment makes a re-run a no-op; a view of that name with another
+    definition is replaced (a view holds no data), its old text kept in the ledger."""
+    return do_block(
+        f"""IF {regclass(BTA)} IS NULL OR {regclass('allocations')} IS NULL THEN
+    RETURN;
+END IF;
+IF {regclass(VIEW)} IS NOT NULL THEN
+    IF obj_description({regclass(VIEW)}, 'pg_class') IS NOT DISTINCT FROM {lit(VIEW_MARKER)} THEN
+        RETURN;
+    END IF;
+    {ddl.ledger_insert(revision, 'view', VIEW, 'replaced', f"pg_get_viewdef({regclass(VIEW)})")}
+    EXECUTE {dollar(f'DROP VIEW public.{VIEW}', 'ddl')};
+ELSE
+    {ddl.ledger_insert(revision, 'view', VIEW, 'created')}
+END IF;
+EXECUTE {dollar(VIEW_SQL, 'ddl')};
+EXECUTE {dollar(f'COMMENT ON VIEW public.{VIEW} IS {lit(VIEW_MARKER)}', 'ddl')};
+IF {ddl.MODE_EXPR} = {lit(ddl.MODE_GREENFIELD)} AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'capacity_owner') THEN
+    EXECUTE {dollar(f'ALTER VIEW public.{VIEW} OWNER TO capacity_owner', 'ddl')};
+END IF;"""
+    )
+
 
 def upgrade() -> None:
-    run_sql("SELECT 1;")  # placeholder
+    settings = migration_settings()
+    allow_long_lock = x_flag("allow_long_lock")
+    # Revision transaction: catalog-only changes (instant under lock_timeout) and the size-gated rewrite.
+    run_sql(
+        _resource_type_check(),
+        ddl.ensure_columns(revision, catalog.TABLES[BTA], [c for c in NEW_COLUMNS[BTA] if c != "assignment_window"]),
+        _size_gate(settings.migrate_max_locked_rows, allow_long_lock),
+        ddl.ensure_columns(revision, catalog.TABLES[BTA], ["assignment_window"]),
+        ddl.ensure_columns(revision, catalog.TABLES["bookings"], NEW_COLUMNS["bookings"]),
+        *(shapes.ensure_foreign_key(revision, fk) for fk in FOREIGN_KEYS),
+    )
+    with autocommit():
+        # VALIDATE takes SHARE UPDATE EXCLUSIVE only; writes continue.
+        run_sql(ddl.validate([RESOURCE_TYPE_CHECK, *FOREIGN_KEYS]))
+        for idx in INDEXES:
+            # one statement per call: a multi-statement string would run as an implicit transaction
+            run_sql(ddl.prepare_index(revision, idx))
+            run_sql(ddl.create_index_concurrently(idx))
+        # DO blocks that COMMIT between batches must be sent alone for the same reason.
+        run_sql(_backfill_assigned_zone())
+        run_sql(_backfill_allocation_id())
+        run_sql(_backfill_merge_group_id())
+    run_sql(
+        _ensure_view(),
+        ddl.ensure_grants(VIEW, "service_role", ["SELECT"]),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# downgrade
+# ---------------------------------------------------------------------------------------------------
+def _drop_view() -> str:
+    return do_block(
+        f"""IF EXISTS (SELECT 1 FROM {LEDGER} WHERE revision = {lit(revision)} AND object_kind = 'view'
+              AND object_name = {lit(VIEW)}) AND {regclass(VIEW)} IS NOT NULL THEN
+    EXECUTE {dollar(f'DROP VIEW public.{VIEW}', 'ddl')};
+END IF;"""
+    )
+
+
+def _restore_resource_type_check() -> str:
+    """Put back the CHECK 0002 replaced (NOT VALID: rows of the new types may exist by now), or drop the
+    one it created."""
+    con = RESOURCE_TYPE_CHECK
+    key = f"{con.table}.{con.name}"
+    drop = f"ALTER TABLE public.{con.table} DROP CONSTRAINT {con.name}"
+    return do_block(
+        f"""IF {regclass(con.table)} IS NULL THEN
+    RETURN;
+END IF;
+SELECT action, previous_definition INTO v_action, v_prev FROM {LEDGER}
+ WHERE revision = {lit(revision)} AND object_kind = 'constraint' AND object_name = {lit(key)};
+IF v_action IN ('created', 'replaced') AND {ddl.constraint_exists_sql(con.table, con.name)} THEN
+    EXECUTE {dollar(drop, 'ddl')};
+END IF;
+IF v_action = 'replaced' AND v_prev IS NOT NULL THEN
+    EXECUTE format('ALTER TABLE public.{con.table} ADD CONSTRAINT {con.name} %s NOT VALID', v_prev);
+    BEGIN
+        EXECUTE {dollar(f'ALTER TABLE public.{con.table} VALIDATE CONSTRAINT {con.name}', 'ddl')};
+    EXCEPTION WHEN check_violation THEN
+        RAISE NOTICE '{con.name} restored NOT VALID: rows of the newer resource types exist';
+    END;
+END IF;""",
+        declare="    v_action text;\n    v_prev text;",
+    )
 
 
 def downgrade() -> None:
-    run_sql("SELECT 1;")  # placeholder
+    allow_data_loss = x_flag("allow_data_loss")
+    run_sql(
+        _drop_view(),
+        ddl.drop_created_constraints(revision, FOREIGN_KEYS),
+        ddl.drop_created_indexes(revision, INDEXES),
+        # derived from start_at/end_at: dropping it loses nothing
+        ddl.drop_created_columns(revision, BTA, ["assignment_window"], allow_data_loss=True),
+        ddl.drop_created_columns(revision, BTA, ["merge_group_id", "allocation_id"], allow_data_loss=allow_data_loss),
+        ddl.drop_created_columns(revision, "bookings", ["assigned_zone_id"], allow_data_loss=allow_data_loss),
+        _restore_resource_type_check(),
+        ddl.forget_revision(revision),
+    )

@@ -2,19 +2,253 @@
 
 Revision ID: 0003_overlap_confirm_cache
 Revises: 0002_merge_groups
+
+schema.md §5.5. The constraint swap happens in one transaction under an explicit ACCESS EXCLUSIVE lock
+(taken under lock_timeout, so a long reader makes the revision fail with 55P03 instead of queueing every
+other session behind it), after the overlap pre-flight has run twice: before the lock and again under it,
+because rows may arrive under the old, weaker constraint in between. Nothing is ever deleted to make a
+constraint fit; a finding stops the revision with the pairs listed.
 """
 
-from service.schema.runner import run_sql
+from service.schema import catalog, ddl, preflight, security, shapes
+from service.schema.ddl import LEDGER, Constraint, Index, do_block, dollar, lit, regclass
+from service.schema.runner import autocommit, run_sql, x_flag
 
 revision = "0003_overlap_confirm_cache"
-down_revision = '0002_merge_groups'
+down_revision = "0002_merge_groups"
 branch_labels = None
 depends_on = None
 
+BCR = "booking_confirmation_results"
+BTA = "booking_table_assignments"
+_BY_NAME = {c.name: c for c in catalog.CONSTRAINTS[revision]}
+
+NO_OVERLAP = _BY_NAME["allocations_no_overlap"]
+WINDOW_VALID = _BY_NAME["allocations_window_valid"]
+ASSIGNMENT_EXCLUSION = _BY_NAME[preflight.ASSIGNMENT_EXCLUSION]
+BCR_CONSTRAINTS = [c for c in catalog.CONSTRAINTS[revision] if c.table == BCR]
+BCR_INDEXES = catalog.INDEXES[revision]
+
+# Shape (a) of §2.8: the endpoint-era constraint, replaced together with any other allocations_no_overlap.
+LEGACY_EXCLUSION = "allocations_resource_window_excl"
+# Redundant with the exclusion constraint's own GiST index (20251113203000 drops it too).
+REDUNDANT_INDEX = Index("allocations_resource_window_idx", "allocations", 'USING gist (resource_id, "window")')
+
+
+def _printed(con: Constraint) -> str:
+    """What pg_get_constraintdef prints for the target, normalised (INITIALLY IMMEDIATE is the default
+    and never printed)."""
+    return shapes.normalise_def(con.definition.replace(" INITIALLY IMMEDIATE", ""))
+
+
+def _is_target_sql(con: Constraint) -> str:
+    return f"""EXISTS (SELECT 1 FROM pg_constraint
+        WHERE conrelid = {regclass(con.table)} AND conname = {lit(con.name)} AND contype = 'x'
+          AND condeferrable AND NOT condeferred
+          AND {shapes.normalised_def_sql('pg_get_constraintdef(oid)')} = {lit(_printed(con))})"""
+
+
+def _replace_exclusion(con: Constraint, companions: tuple[str, ...] = ()) -> str:
+    """plpgsql: unless ``con`` is already in target shape, add it under a temporary name, save and drop the
+    old constraint of that name and the ``companions`` (older names of the same rule), then rename the new
+    one — one transaction, so the table is never without protection. Saved definitions go to the ledger
+    for the downgrade."""
+    temp = f"{con.name}_new"
+
+    def save_and_drop(names: tuple[str, ...]) -> str:
+        return "\n".join(
+            f"""    SELECT pg_get_constraintdef(oid) INTO v_def FROM pg_constraint
+     WHERE conrelid = {regclass(con.table)} AND conname = {lit(name)};
+    IF v_def IS NOT NULL THEN
+        {ddl.ledger_insert(revision, 'constraint', f'{con.table}.{name}', 'replaced', 'v_def')}
+        EXECUTE {dollar(f'ALTER TABLE public.{con.table} DROP CONSTRAINT {name}', 'ddl')};
+        v_replaced := true;
+    END IF;"""
+            for name in names
+        )
+
+    key = f"{con.table}.{con.name}"
+    companions_exist = " OR ".join(ddl.constraint_exists_sql(con.table, c) for c in companions) or "false"
+    return f"""v_replaced := false;
+IF NOT {_is_target_sql(con)} THEN
+    EXECUTE {dollar(f'ALTER TABLE public.{con.table} ADD CONSTRAINT {temp} {con.definition}', 'ddl')};
+{save_and_drop((con.name, *companions))}
+    EXECUTE {dollar(f'ALTER TABLE public.{con.table} RENAME CONSTRAINT {temp} TO {con.name}', 'ddl')};
+    IF NOT v_replaced THEN
+        {ddl.ledger_insert(revision, 'constraint', key, 'created')}
+    END IF;
+ELSE
+    {ddl.ledger_insert(revision, 'constraint', key, 'adopted')}
+    IF {companions_exist} THEN
+{save_and_drop(companions)}
+    END IF;
+END IF;"""
+
+
+def _overlap_constraints() -> str:
+    """§5.5 items 3–5 in one DO block: lock only when something must change, re-check under the lock,
+    swap constraints, drop the redundant index, add the window CHECK NOT VALID."""
+    alloc = regclass("allocations")
+    work_on_allocations = (
+        f"NOT {_is_target_sql(NO_OVERLAP)} OR {ddl.constraint_exists_sql('allocations', LEGACY_EXCLUSION)}"
+        f" OR {regclass(REDUNDANT_INDEX.name)} IS NOT NULL"
+        f" OR NOT {ddl.constraint_exists_sql('allocations', WINDOW_VALID.name)}"
+    )
+    work_on_assignments = f"{regclass(BTA)} IS NOT NULL AND NOT {_is_target_sql(ASSIGNMENT_EXCLUSION)}"
+    add_window_valid = (
+        f"ALTER TABLE public.allocations ADD CONSTRAINT {WINDOW_VALID.name} {WINDOW_VALID.definition} NOT VALID"
+    )
+    return do_block(
+        f"""IF {alloc} IS NULL THEN
+    RETURN;
+END IF;
+v_alloc_work := {work_on_allocations};
+v_bta_work := {work_on_assignments};
+IF NOT v_alloc_work AND NOT v_bta_work THEN
+    {ddl.ledger_insert(revision, 'constraint', f'allocations.{NO_OVERLAP.name}', 'adopted')}
+    {ddl.ledger_insert(revision, 'constraint', f'{BTA}.{ASSIGNMENT_EXCLUSION.name}', 'adopted')}
+    RETURN;
+END IF;
+-- under lock_timeout: a long reader makes this fail with 55P03 and nothing of this block stays
+IF v_alloc_work THEN
+    LOCK TABLE public.allocations IN ACCESS EXCLUSIVE MODE;
+END IF;
+IF v_bta_work THEN
+    LOCK TABLE public.{BTA} IN ACCESS EXCLUSIVE MODE;
+END IF;
+-- re-check: rows may have arrived under the old constraint since the first check
+{preflight.overlap_findings_sql(assignment_condition="v_bta_work")}
+{preflight.overlap_raise_sql()}
+IF v_alloc_work THEN
+{_replace_exclusion(NO_OVERLAP, (LEGACY_EXCLUSION,))}
+    IF {regclass(REDUNDANT_INDEX.name)} IS NOT NULL THEN
+        {ddl.ledger_insert(revision, 'index', REDUNDANT_INDEX.name, 'replaced', f"pg_get_indexdef({regclass(REDUNDANT_INDEX.name)})")}
+        EXECUTE {dollar(f'DROP INDEX public.{REDUNDANT_INDEX.name}', 'ddl')};
+    END IF;
+    IF NOT {ddl.constraint_exists_sql('allocations', WINDOW_VALID.name)} THEN
+        EXECUTE {dollar(add_window_valid, 'ddl')};
+        {ddl.ledger_insert(revision, 'constraint', f'allocations.{WINDOW_VALID.name}', 'created')}
+    END IF;
+END IF;
+IF v_bta_work THEN
+{_replace_exclusion(ASSIGNMENT_EXCLUSION)}
+END IF;""",
+        declare="    v_findings text[] := ARRAY[]::text[];\n"
+        + preflight.OVERLAP_DECLARE
+        + "\n    v_def text;\n    v_replaced boolean;\n    v_alloc_work boolean;\n    v_bta_work boolean;",
+    )
+
+
+def _ensure_btree_gist() -> str:
+    """Defensive re-check; 0001 installed it (an existing install in another schema is fine)."""
+    return do_block(
+        """IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'btree_gist') THEN
+    EXECUTE 'CREATE EXTENSION btree_gist';
+END IF;"""
+    )
+
+
+def _require_tenant_helper() -> str:
+    """The policy calls require_restaurant_context(), created by 0001: its absence means a broken chain."""
+    return do_block(
+        f"""IF to_regprocedure('public.require_restaurant_context()') IS NULL THEN
+    {ddl.refuse('capacity_chain_broken', lit('public.require_restaurant_context() is missing; revision 0001 creates it'),
+                'run `capacity-service migrate` from the start (0001 re-creates the helper)')}
+END IF;"""
+    )
+
 
 def upgrade() -> None:
-    run_sql("SELECT 1;")  # placeholder
+    run_sql(
+        _ensure_btree_gist(),
+        preflight.overlap_guard_sql(),  # before any DDL; the same check migrate ran before 0001
+        _overlap_constraints(),
+    )
+    with autocommit():
+        run_sql(ddl.validate([WINDOW_VALID]))
+    run_sql(
+        ddl.ensure_table(revision, catalog.TABLES[BCR]),
+        *(
+            shapes.ensure_foreign_key(revision, con) if shapes.fk_shape(con) else ddl.ensure_constraint(revision, con)
+            for con in BCR_CONSTRAINTS
+        ),
+    )
+    with autocommit():
+        run_sql(ddl.validate(BCR_CONSTRAINTS))
+        for idx in BCR_INDEXES:
+            run_sql(ddl.prepare_index(revision, idx))
+            run_sql(ddl.create_index_concurrently(idx))
+    run_sql(
+        _require_tenant_helper(),
+        security.table_security_sql(revision, BCR),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# downgrade
+# ---------------------------------------------------------------------------------------------------
+def _drop_confirmation_results(allow_data_loss: bool) -> str:
+    created = (
+        f"EXISTS (SELECT 1 FROM {LEDGER} WHERE revision = {lit(revision)} AND object_kind = 'table' "
+        f"AND object_name = {lit(BCR)} AND action = 'created')"
+    )
+    refuse_rows = (
+        ""
+        if allow_data_loss
+        else f"""    IF EXISTS (SELECT 1 FROM public.{BCR}) THEN
+        {ddl.refuse('capacity_downgrade_data_loss', f"format('%s rows in {BCR}', (SELECT count(*) FROM public.{BCR}))",
+                    're-run with -x allow_data_loss=true to drop it anyway')}
+    END IF;"""
+    )
+    return do_block(
+        f"""IF {created} AND {regclass(BCR)} IS NOT NULL THEN
+{refuse_rows}
+    EXECUTE {dollar(f'DROP TABLE public.{BCR}', 'ddl')};
+END IF;"""
+    )
+
+
+def _restore_exclusion(table: str, names: tuple[str, ...], current: str) -> str:
+    """Drop what 0003 put in place and re-add the definitions the ledger saved (greenfield: nothing saved,
+    so the constraint is just dropped)."""
+    keys = "ARRAY[" + ", ".join(lit(f"{table}.{n}") for n in names) + "]"
+    return do_block(
+        f"""IF {regclass(table)} IS NULL OR NOT EXISTS (SELECT 1 FROM {LEDGER} WHERE revision = {lit(revision)}
+       AND object_kind = 'constraint' AND object_name = ANY ({keys}) AND action IN ('created', 'replaced')) THEN
+    RETURN;
+END IF;
+IF {ddl.constraint_exists_sql(table, current)} THEN
+    EXECUTE {dollar(f'ALTER TABLE public.{table} DROP CONSTRAINT {current}', 'ddl')};
+END IF;
+FOR v_rec IN SELECT split_part(object_name, '.', 2) AS name, previous_definition FROM {LEDGER}
+              WHERE revision = {lit(revision)} AND object_kind = 'constraint' AND object_name = ANY ({keys})
+                AND action = 'replaced' AND previous_definition IS NOT NULL
+              ORDER BY object_name LOOP
+    EXECUTE format('ALTER TABLE public.{table} ADD CONSTRAINT %I %s', v_rec.name, v_rec.previous_definition);
+END LOOP;""",
+        declare="    v_rec record;",
+    )
+
+
+def _restore_redundant_index() -> str:
+    return do_block(
+        f"""SELECT previous_definition INTO v_def FROM {LEDGER}
+ WHERE revision = {lit(revision)} AND object_kind = 'index' AND object_name = {lit(REDUNDANT_INDEX.name)}
+   AND action = 'replaced';
+IF v_def IS NOT NULL AND {regclass(REDUNDANT_INDEX.name)} IS NULL THEN
+    EXECUTE v_def;
+END IF;""",
+        declare="    v_def text;",
+    )
 
 
 def downgrade() -> None:
-    run_sql("SELECT 1;")  # placeholder
+    allow_data_loss = x_flag("allow_data_loss")
+    run_sql(
+        _drop_confirmation_results(allow_data_loss),
+        ddl.drop_created_constraints(revision, [WINDOW_VALID]),
+        _restore_exclusion(BTA, (ASSIGNMENT_EXCLUSION.name,), ASSIGNMENT_EXCLUSION.name),
+        _restore_exclusion("allocations", (NO_OVERLAP.name, LEGACY_EXCLUSION), NO_OVERLAP.name),
+        _restore_redundant_index(),
+        ddl.forget_revision(revision),
+    )

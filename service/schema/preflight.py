@@ -4,16 +4,33 @@ head of the offline script).
 One read-only ``DO`` block collects every finding and raises once, listing them all, so an operator
 sees the whole picture in one run. Message = the first finding's code; DETAIL = one finding per line
 (``code: description``).
+
+Every check is guarded by the catalogs, so the block passes on an empty database (nothing to check yet)
+and on a database at head (everything already in shape). ``preflight_report`` runs the same checks plus
+the read-only queries behind them and returns every overlap pair and duplicate group in full, for
+``capacity-service preflight``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from service.schema.ddl import do_block, lit
+from service.schema.ddl import do_block, lit, regclass
+from service.schema.shapes import fk_shape_mismatch_sql
 from service.settings import Settings
 
 VERSION_TABLE = "capacity_alembic_version"
+OVERLAP = "capacity_preflight_overlap"
+DUPLICATE_SCOPE = "strategic_configs_duplicate_scope"
+OVERLAP_HINT = (
+    "run `capacity-service preflight --format csv > overlaps.csv`, resolve by unassigning or moving bookings, "
+    "then re-run"
+)
+PAIRS_SHOWN = 50
+
+# Roles revision 0001 creates when missing (schema.md §4.2).
+REQUIRED_ROLES = ("anon", "authenticated", "service_role", "capacity_owner", "capacity_app")
+_TEXT_ALIASES = ("text", "character varying", "varchar", "citext")
 
 
 def _check_version_table(known: Sequence[str]) -> str:
@@ -32,8 +49,292 @@ IF to_regclass('public.{VERSION_TABLE}') IS NOT NULL THEN
 END IF;"""
 
 
+def _has_columns_sql(table: str, columns: Sequence[str]) -> str:
+    cols = "ARRAY[" + ", ".join(lit(c) for c in columns) + "]::name[]"
+    return (
+        f"({regclass(table)} IS NOT NULL AND (SELECT count(*) FROM pg_attribute WHERE attrelid = {regclass(table)}"
+        f" AND attname = ANY ({cols}) AND attnum > 0 AND NOT attisdropped) = {len(columns)})"
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# overlaps (0003 step 2) — the same SQL feeds the DO-block check and the full report
+# --------------------------------------------------------------------------------------------------
+ALLOCATION_COLUMNS = ("id", "restaurant_id", "booking_id", "resource_type", "resource_id", "window", "shadow")
+ASSIGNMENT_COLUMNS = ("id", "booking_id", "table_id", "start_at", "end_at")
+
+ALLOCATION_OVERLAPS_SQL = """SELECT a1.id AS id_a, a2.id AS id_b, a1.booking_id AS booking_a, a2.booking_id AS booking_b,
+       a1.restaurant_id, a1.resource_type, a1.resource_id, a1."window" AS window_a, a2."window" AS window_b
+  FROM public.allocations a1
+  JOIN public.allocations a2
+    ON a2.restaurant_id = a1.restaurant_id AND a2.resource_type = a1.resource_type
+   AND a2.resource_id = a1.resource_id AND a1.id < a2.id AND a1."window" && a2."window"
+ WHERE NOT a1.shadow AND NOT a2.shadow"""
+
+INVALID_WINDOWS_SQL = """SELECT id, booking_id, restaurant_id, resource_type, resource_id, "window"
+  FROM public.allocations
+ WHERE isempty("window") OR lower_inf("window") OR upper_inf("window")"""
+
+ASSIGNMENT_OVERLAPS_SQL = """SELECT b1.id AS id_a, b2.id AS id_b, b1.booking_id AS booking_a, b2.booking_id AS booking_b,
+       b1.table_id, tstzrange(b1.start_at, b1.end_at, '[)') AS window_a, tstzrange(b2.start_at, b2.end_at, '[)') AS window_b
+  FROM public.booking_table_assignments b1
+  JOIN public.booking_table_assignments b2
+    ON b2.table_id = b1.table_id AND b1.id < b2.id
+   AND tstzrange(b1.start_at, b1.end_at, '[)') && tstzrange(b2.start_at, b2.end_at, '[)')
+ WHERE b1.start_at < b1.end_at AND b2.start_at < b2.end_at"""
+
+# The constraint whose absence makes the assignment-overlap check necessary.
+ASSIGNMENT_EXCLUSION = "no_overlapping_table_assignments"
+
+OVERLAP_DECLARE = "    v_count bigint;\n    v_sample text;"
+
+
+def overlap_findings_sql(*, assignment_condition: str | None = None) -> str:
+    """plpgsql fragment appending ``capacity_preflight_overlap: …`` lines to ``v_findings`` (needs
+    :data:`OVERLAP_DECLARE`): non-shadow allocation overlaps, empty/unbounded windows, and — while
+    ``no_overlapping_table_assignments`` is missing (or while ``assignment_condition`` holds) — overlapping
+    assignment windows. DETAIL shows the count and the first 50 pairs; nothing is modified."""
+    assignment_guard = _has_columns_sql("booking_table_assignments", ASSIGNMENT_COLUMNS)
+    if assignment_condition:
+        assignment_guard = f"{assignment_condition} AND {assignment_guard}"
+    else:
+        assignment_guard += (
+            " AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = "
+            f"{regclass('booking_table_assignments')} AND conname = {lit(ASSIGNMENT_EXCLUSION)})"
+        )
+    return f"""-- overlapping non-shadow allocations / invalid windows / overlapping assignments (0003)
+IF {_has_columns_sql('allocations', ALLOCATION_COLUMNS)} THEN
+    SELECT count(*) INTO v_count FROM ({ALLOCATION_OVERLAPS_SQL}) p;
+    IF v_count > 0 THEN
+        SELECT string_agg(format('%s & %s (bookings %s & %s; %s %s; %s & %s)', id_a, id_b, booking_a, booking_b,
+                                 resource_type, resource_id, window_a, window_b), '; ')
+          INTO v_sample
+          FROM (SELECT * FROM ({ALLOCATION_OVERLAPS_SQL}) p ORDER BY id_a, id_b LIMIT {PAIRS_SHOWN}) s;
+        v_findings := v_findings || format(
+            '{OVERLAP}: %s overlapping non-shadow allocation pair(s) (same restaurant, resource type and resource); first {PAIRS_SHOWN}: %s',
+            v_count, v_sample);
+    END IF;
+    SELECT count(*), string_agg(format('%s (%s)', id, "window"), '; ')
+      INTO v_count, v_sample FROM ({INVALID_WINDOWS_SQL}) w;
+    IF v_count > 0 THEN
+        v_findings := v_findings || format('{OVERLAP}: %s allocation(s) with an empty or unbounded window: %s',
+                                           v_count, v_sample);
+    END IF;
+END IF;
+IF {assignment_guard} THEN
+    SELECT count(*) INTO v_count FROM ({ASSIGNMENT_OVERLAPS_SQL}) p;
+    IF v_count > 0 THEN
+        SELECT string_agg(format('%s & %s (bookings %s & %s; table %s; %s & %s)', id_a, id_b, booking_a, booking_b,
+                                 table_id, window_a, window_b), '; ')
+          INTO v_sample
+          FROM (SELECT * FROM ({ASSIGNMENT_OVERLAPS_SQL}) p ORDER BY id_a, id_b LIMIT {PAIRS_SHOWN}) s;
+        v_findings := v_findings || format(
+            '{OVERLAP}: %s overlapping booking_table_assignments pair(s) on the same table; first {PAIRS_SHOWN}: %s',
+            v_count, v_sample);
+    END IF;
+END IF;"""
+
+
+def overlap_guard_sql() -> str:
+    """A self-contained DO block for revision 0003: raise ``capacity_preflight_overlap`` or do nothing."""
+    return do_block(
+        overlap_findings_sql()
+        + "\n"
+        + overlap_raise_sql(),
+        declare="    v_findings text[] := ARRAY[]::text[];\n" + OVERLAP_DECLARE,
+    )
+
+
+def overlap_raise_sql() -> str:
+    return f"""IF cardinality(v_findings) > 0 THEN
+    RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = '{OVERLAP}',
+        DETAIL = array_to_string(v_findings, E'\\n'), HINT = {lit(OVERLAP_HINT)};
+END IF;"""
+
+
+def _check_overlaps(settings: Settings) -> str:
+    return overlap_findings_sql()
+
+
+# --------------------------------------------------------------------------------------------------
+# duplicate strategic_configs scopes (0005 step 7)
+# --------------------------------------------------------------------------------------------------
+DUPLICATE_SCOPES_SQL = """SELECT restaurant_id, array_agg(id ORDER BY id) AS ids
+  FROM public.strategic_configs GROUP BY restaurant_id HAVING count(*) > 1"""
+
+
+def _check_duplicate_scopes(settings: Settings) -> str:
+    return f"""-- several strategic_configs rows for one restaurant, or several global rows (0005 step 7)
+IF {_has_columns_sql('strategic_configs', ('id', 'restaurant_id'))} THEN
+    SELECT count(*), string_agg(format('%s: %s', coalesce(restaurant_id::text, 'global (restaurant_id NULL)'),
+                                       array_to_string(ids, ', ')), '; ')
+      INTO v_count, v_sample FROM ({DUPLICATE_SCOPES_SQL}) d;
+    IF v_count > 0 THEN
+        v_findings := v_findings || format(
+            '{DUPLICATE_SCOPE}: %s restaurant scope(s) with several strategic_configs rows (ids): %s', v_count, v_sample);
+    END IF;
+END IF;"""
+
+
+# --------------------------------------------------------------------------------------------------
+# incompatible shapes, generated from the catalog (0001 step 6, 0002 step 3, 0005 step 2)
+# --------------------------------------------------------------------------------------------------
+def _catalog_columns() -> list[tuple[str, str, str, bool]]:
+    from service.schema import catalog
+
+    rows = []
+    for table in catalog.TABLES.values():
+        skip = catalog.ADOPTION_SKIPS_COLUMNS.get(table.name, frozenset())
+        for col in table.columns:
+            if col.name not in skip:
+                rows.append((table.name, col.name, col.type.lower(), col.addable))
+    return rows
+
+
+def _catalog_foreign_keys():
+    from service.schema import catalog
+    from service.schema.shapes import fk_shape
+
+    return [
+        con
+        for cons in catalog.CONSTRAINTS.values()
+        for con in cons
+        if fk_shape(con) is not None and con.name not in catalog.GREENFIELD_ONLY
+    ]
+
+
+def _check_shapes(settings: Settings) -> str:
+    values = ",\n        ".join(
+        f"({lit(t)}, {lit(c)}, {lit(typ)}, {'true' if addable else 'false'})"
+        for t, c, typ, addable in _catalog_columns()
+    )
+    aliases = ", ".join(lit(a) for a in _TEXT_ALIASES)
+    fk_checks = "\n".join(
+        f"""IF {regclass(con.table)} IS NOT NULL AND {fk_shape_mismatch_sql(con)} THEN
+    v_findings := v_findings || format('capacity_drift_fk_shape: %s.%s is %s, expected %s', {lit(con.table)}, {lit(con.name)},
+        (SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = {regclass(con.table)} AND conname = {lit(con.name)}),
+        {lit(con.definition)});
+END IF;"""
+        for con in _catalog_foreign_keys()
+    )
+    return f"""-- existing columns of another type, missing NOT NULL columns without default, FKs of another shape
+FOR v_rec IN
+    SELECT t.*, CASE WHEN t.typ = 'text' THEN split_part(t.actual, '(', 1) IN ({aliases})
+                     ELSE t.actual = t.typ END AS type_ok
+      FROM (
+    SELECT v.tbl, v.col, v.typ, v.addable,
+           regexp_replace(format_type(a.atttypid, a.atttypmod), '^public\\.', '') AS actual
+      FROM (VALUES
+        {values}) v(tbl, col, typ, addable)
+      LEFT JOIN pg_attribute a ON a.attrelid = to_regclass('public.' || v.tbl) AND a.attname = v.col
+                              AND a.attnum > 0 AND NOT a.attisdropped
+     WHERE to_regclass('public.' || v.tbl) IS NOT NULL) t
+LOOP
+    IF v_rec.actual IS NULL AND NOT v_rec.addable THEN
+        v_findings := v_findings || format(
+            'capacity_drift_column_missing: %s.%s (%s NOT NULL, no default) is missing and cannot be added to existing rows',
+            v_rec.tbl, v_rec.col, v_rec.typ);
+    ELSIF v_rec.actual IS NOT NULL AND NOT v_rec.type_ok THEN
+        v_findings := v_findings || format('capacity_drift_column_type: %s.%s is %s, expected %s',
+                                           v_rec.tbl, v_rec.col, v_rec.actual, v_rec.typ);
+    END IF;
+END LOOP;
+{fk_checks}"""
+
+
+# --------------------------------------------------------------------------------------------------
+# size gate (§5.2) — the only rewrite under ACCESS EXCLUSIVE in the chain is 0002's generated column
+# --------------------------------------------------------------------------------------------------
+def _allow_long_lock() -> bool:
+    """The operator's ``-x allow_long_lock=true``, when running inside Alembic (baked in as a literal)."""
+    try:
+        from alembic import context
+
+        value = context.get_x_argument(as_dictionary=True).get("allow_long_lock", "false")
+    except Exception:  # not inside an Alembic run (e.g. the CLI report): no bypass
+        return False
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _check_size_gate(settings: Settings) -> str:
+    if _allow_long_lock():
+        return "-- size gate bypassed with -x allow_long_lock=true"
+    limit = settings.migrate_max_locked_rows
+    bta = regclass("booking_table_assignments")
+    return f"""-- size gate: adding booking_table_assignments.assignment_window rewrites the table (0002)
+IF {bta} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = {bta}
+       AND attname = 'assignment_window' AND NOT attisdropped) THEN
+    SELECT reltuples::bigint INTO v_count FROM pg_class WHERE oid = {bta};
+    IF v_count < 0 THEN
+        SELECT count(*) INTO v_count FROM (SELECT 1 FROM public.booking_table_assignments LIMIT {limit + 1}) s;
+    END IF;
+    IF v_count > {limit} THEN
+        v_findings := v_findings || format(
+            'capacity_size_gate: adding booking_table_assignments.assignment_window rewrites about %s rows under ACCESS EXCLUSIVE (limit {limit}); schedule a maintenance window and re-run with -x allow_long_lock=true',
+            v_count);
+    END IF;
+END IF;"""
+
+
+# --------------------------------------------------------------------------------------------------
+# privileges
+# --------------------------------------------------------------------------------------------------
+def _check_privileges(settings: Settings) -> str:
+    from service.schema import catalog
+
+    roles = "ARRAY[" + ", ".join(lit(r) for r in REQUIRED_ROLES) + "]::text[]"
+    tables = "ARRAY[" + ", ".join(lit(t) for t in catalog.TABLES) + "]::text[]"
+    return f"""-- missing privileges: roles to create, btree_gist, CREATE on public, ownership of tables to ALTER
+SELECT rolsuper OR rolcreaterole INTO v_flag FROM pg_roles WHERE rolname = current_user;
+IF NOT v_flag THEN
+    SELECT string_agg(r, ', ' ORDER BY r) INTO v_sample FROM unnest({roles}) r
+     WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r);
+    IF v_sample IS NOT NULL THEN
+        v_findings := v_findings || format(
+            'capacity_preflight_privilege: role(s) %s missing and %s lacks CREATEROLE; an administrator must run: %s',
+            v_sample, current_user,
+            (SELECT string_agg(format('CREATE ROLE %I %s;', r,
+                     CASE WHEN r = 'capacity_app' THEN 'LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE' ELSE 'NOLOGIN' END), ' ' ORDER BY r)
+               FROM unnest({roles}) r WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r)));
+    END IF;
+END IF;
+IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'btree_gist') THEN
+    IF NOT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'btree_gist') THEN
+        v_findings := v_findings || 'capacity_preflight_privilege: extension btree_gist is not installed and not available on this server (install the PostgreSQL contrib package)'::text;
+    ELSIF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+          AND NOT has_database_privilege(current_database(), 'CREATE') THEN
+        v_findings := v_findings || format(
+            'capacity_preflight_privilege: %s cannot create extension btree_gist; an administrator must run: CREATE EXTENSION btree_gist;',
+            current_user);
+    END IF;
+END IF;
+IF NOT has_schema_privilege('public', 'CREATE') THEN
+    v_findings := v_findings || format(
+        'capacity_preflight_privilege: %s lacks CREATE on schema public; an administrator must run: GRANT CREATE ON SCHEMA public TO %I;',
+        current_user, current_user);
+END IF;
+SELECT string_agg(format('%s (owner %s)', c.relname, pg_get_userbyid(c.relowner)), ', ' ORDER BY c.relname)
+  INTO v_sample
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = 'public' AND c.relname = ANY ({tables}) AND c.relkind IN ('r', 'p')
+   AND NOT pg_has_role(current_user, c.relowner, 'MEMBER');
+IF v_sample IS NOT NULL THEN
+    v_findings := v_findings || format(
+        'capacity_preflight_privilege: %s is neither owner nor member of the owner of table(s) a revision must alter: %s',
+        current_user, v_sample);
+END IF;"""
+
+
 # Further checks register here: each returns a plpgsql fragment that appends text items to v_findings.
-CHECKS = [_check_version_table]
+# The first takes the known revisions, the others the Settings.
+CHECKS = [
+    _check_version_table,
+    _check_overlaps,
+    _check_duplicate_scopes,
+    _check_shapes,
+    _check_size_gate,
+    _check_privileges,
+]
 
 
 def preflight_sql(known_revisions: Sequence[str], settings: Settings | None = None) -> str:
@@ -49,5 +350,83 @@ IF cardinality(v_findings) > 0 THEN
         HINT = 'nothing was changed; resolve the findings (capacity-service preflight lists them in full) and re-run';
 END IF;"""
     return "-- capacity-service pre-flight (read-only)\n" + do_block(
-        body, declare="    v_findings text[] := ARRAY[]::text[];\n    v_versions text[];"
+        body,
+        declare="    v_findings text[] := ARRAY[]::text[];\n    v_versions text[];\n"
+        + OVERLAP_DECLARE
+        + "\n    v_flag boolean;\n    v_rec record;",
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# full read-only report for `capacity-service preflight`
+# --------------------------------------------------------------------------------------------------
+def _known_revisions() -> list[str]:
+    from alembic.script import ScriptDirectory
+
+    from service.schema.migrate import alembic_config
+
+    return [rev.revision for rev in ScriptDirectory.from_config(alembic_config(None)).walk_revisions()]
+
+
+def _rows(cur, sql: str) -> list[dict]:
+    cur.execute(sql)
+    names = [d.name for d in cur.description]
+    return [dict(zip(names, (None if v is None else str(v) for v in row), strict=True)) for row in cur.fetchall()]
+
+
+def _has_columns(cur, table: str, columns: Sequence[str]) -> bool:
+    cur.execute(f"SELECT {_has_columns_sql(table, columns)}")
+    return bool(cur.fetchone()[0])
+
+
+def preflight_report(url: str, settings: Settings | None = None) -> list[dict]:
+    """Every finding ``migrate`` would refuse on, one flat dict per item (``check`` = the finding code,
+    ``kind`` = what the row lists); overlap pairs and duplicate groups are listed in full, not the first
+    50. Read-only (a READ ONLY transaction, rolled back). An empty list means ``migrate`` would proceed."""
+    import psycopg
+
+    settings = settings or Settings()
+    report: list[dict] = []
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SET TRANSACTION READ ONLY")
+        if _has_columns(cur, "allocations", ALLOCATION_COLUMNS):
+            for row in _rows(cur, ALLOCATION_OVERLAPS_SQL + " ORDER BY a1.id, a2.id"):
+                report.append({"check": OVERLAP, "kind": "allocation_overlap", **row})
+            for row in _rows(cur, INVALID_WINDOWS_SQL + " ORDER BY id"):
+                report.append({"check": OVERLAP, "kind": "invalid_window", "id_a": row.pop("id"), **row})
+        if _has_columns(cur, "booking_table_assignments", ASSIGNMENT_COLUMNS):
+            cur.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = "
+                f"{regclass('booking_table_assignments')} AND conname = {lit(ASSIGNMENT_EXCLUSION)})"
+            )
+            if not cur.fetchone()[0]:
+                for row in _rows(cur, ASSIGNMENT_OVERLAPS_SQL + " ORDER BY b1.id, b2.id"):
+                    report.append({"check": OVERLAP, "kind": "assignment_overlap", **row})
+        if _has_columns(cur, "strategic_configs", ("id", "restaurant_id")):
+            stamp = "updated_at" if _has_columns(cur, "strategic_configs", ("updated_at",)) else "NULL::timestamptz"
+            cur.execute(
+                f"""SELECT d.restaurant_id, array_agg(s.id ORDER BY s.id), array_agg({stamp} ORDER BY s.id)
+                      FROM ({DUPLICATE_SCOPES_SQL}) d
+                      JOIN public.strategic_configs s ON s.restaurant_id IS NOT DISTINCT FROM d.restaurant_id
+                     GROUP BY d.restaurant_id"""
+            )
+            for restaurant_id, ids, stamps in cur.fetchall():
+                report.append({
+                    "check": DUPLICATE_SCOPE,
+                    "kind": "duplicate_scope",
+                    "restaurant_id": None if restaurant_id is None else str(restaurant_id),
+                    "ids": ", ".join(str(i) for i in ids),
+                    "updated_at": ", ".join(str(t) for t in stamps),
+                })
+        # The remaining checks (version table, shapes, size gate, privileges) come from the DO block.
+        try:
+            cur.execute(preflight_sql(_known_revisions(), settings))
+        except psycopg.errors.RaiseException as exc:
+            detail = exc.diag.message_detail or ""
+            for line in detail.splitlines():
+                code, _, text = line.partition(":")
+                if code in (OVERLAP, DUPLICATE_SCOPE):
+                    continue  # already listed in full above
+                report.append({"check": code, "kind": "finding", "detail": text.strip()})
+        conn.rollback()
+    return report
