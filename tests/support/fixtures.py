@@ -105,4 +105,3 @@ def strategic_configs_legacy_sql(
 def strategic_configs_absent_sql() -> str:
     """Fixture B3: the table does not exist at all (before 0005 the numeric shape was never migrated)."""
     return "DROP TABLE IF EXISTS public.strategic_configs;\n" + strategic_configs_forget_history_sql()
-
