@@ -61,6 +61,8 @@ NO_OVERLAP = ("allocations", "allocations_no_overlap")
 MERGE_GROUP_COLUMN = ("booking_table_assignments", "merge_group_id")
 
 SEVERITIES = ("info", "warning", "error")
+_UPDATED_AT_FUNCTION = re.compile(r"updated_at|timestamp|touch", re.I)
+_BEFORE_UPDATE = re.compile(r"\bbefore\b[^()]*\bupdate\b")
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
 # Objects an adopted database may carry that greenfield does not create (§2, §6.3 "tolerated extras").
@@ -98,6 +100,7 @@ _CAST = re.compile(
     r"bit varying|[a-z_][a-z0-9_]*)(?:\(\d+(?:,\d+)?\))?(?:\[\])*"
 )
 _REDUNDANT_PARENS = re.compile(r"(?<![\w\]])\((\w+|'[^']*')\)")
+_PUNCT_SPACE = re.compile(r"\s*([^\w\s'])\s*")
 _DEFERRABILITY = re.compile(r"\b(?:not deferrable|deferrable|initially deferred|initially immediate)\b")
 
 
@@ -106,8 +109,7 @@ def normalize_sql(text: str | None) -> str | None:
     if text is None:
         return None
     s = text.lower().replace('"', "")
-    s = re.sub(r"\s+", " ", s)
-    s = re.sub(r"\s*([(),\[\]])\s*", r"\1", s)
+    s = _PUNCT_SPACE.sub(r"\1", re.sub(r"\s+", " ", s))
     s = _CAST.sub("", s)
     s = re.sub(r"(?<![\w.])public\.", "", s)
     s = re.sub(r"\bnot valid\b", "", s)
@@ -117,7 +119,8 @@ def normalize_sql(text: str | None) -> str | None:
         if stripped == s:
             break
         s = stripped
-    return re.sub(r"\s+", " ", s).strip()
+    # Deparsers differ in spacing around operators and parentheses: keep spaces only between words.
+    return _PUNCT_SPACE.sub(r"\1", re.sub(r"\s+", " ", s)).strip()
 
 
 def _norm_type(formatted: str) -> str:
@@ -650,7 +653,7 @@ class _Diagnosis:
         for key, lc in live_all.items():
             if key in self.m["constraints"] or lc["table"] not in self.m["tables"]:
                 continue
-            if key in TOLERATED_EXTRAS or (lc["kind"] == "f" and " references auth." in lc["definition"]):
+            if key in TOLERATED_EXTRAS or (lc["kind"] == "f" and "references auth." in lc["definition"]):
                 reason = TOLERATED_EXTRAS.get(key, "FK to auth.users (original)")
                 self.add("tolerated_extra", "info", key, None, f"{lc['definition']} — {reason}")
             else:
@@ -682,7 +685,8 @@ class _Diagnosis:
                 self.add("index_invalid", "error", name, "indisvalid = true", "indisvalid = false",
                          "an interrupted CREATE INDEX CONCURRENTLY: re-run capacity-service migrate "
                          "(the owning revision drops and rebuilds it)")
-            if name not in self.m["indexes"] and li["table"] in self.m["tables"]:
+            # An extra constraint's own index is reported with the constraint.
+            if name not in self.m["indexes"] and li["table"] in self.m["tables"] and not li["constraint"]:
                 if name in TOLERATED_EXTRAS:
                     self.add("tolerated_extra", "info", name, None, f"{li['definition']} — {TOLERATED_EXTRAS[name]}")
                 else:
@@ -756,7 +760,10 @@ class _Diagnosis:
             if table not in self.live_tables or table in self.skip_tables:
                 continue
             lt = live_all.get(key)
-            if lt is None:
+            equivalent = self._updated_at_equivalent(et, lt)
+            if equivalent:
+                self.add("trigger_adopted_equivalent", "info", key, et["definition"], equivalent["definition"])
+            elif lt is None:
                 self.add("trigger_missing", "warning", key, et["definition"], None, "run capacity-service migrate",
                          table=table)
             elif lt["definition"] != et["definition"]:
@@ -770,6 +777,18 @@ class _Diagnosis:
                 self.add("tolerated_extra", "info", key, None, TOLERATED_EXTRAS[key])
             else:
                 self.add("extra_trigger", "info", key, None, lt["definition"])
+
+    def _updated_at_equivalent(self, expected: dict[str, Any], live: dict[str, Any] | None) -> dict[str, Any] | None:
+        """An adopted table keeps its own BEFORE UPDATE updated_at-style trigger (§3.6): not drift."""
+        if expected["function"] != "set_updated_at" or (live is not None and live["definition"] == expected["definition"]):
+            return None
+        candidates = [live] if live is not None else [
+            t for t in self.live["triggers"].values() if t["table"] == expected["table"]
+        ]
+        for t in candidates:
+            if _BEFORE_UPDATE.search(t["definition"] or "") and _UPDATED_AT_FUNCTION.search(t["function"]):
+                return t
+        return None
 
     def check_policies(self) -> None:
         live_all = self.live["policies"]
@@ -937,7 +956,8 @@ def readiness_findings(conn: psycopg.Connection, manifest: dict[str, Any] | None
     out: list[Finding] = []
     with _ReadOnly(conn):
         versions = None
-        if conn.execute(f"SELECT to_regclass('public.{VERSION_TABLE}') IS NOT NULL").fetchone()[0]:
+        version_table = conn.execute(f"SELECT to_regclass('public.{VERSION_TABLE}') IS NOT NULL").fetchone()[0]
+        if version_table:
             rows = _optional(conn, f"SELECT version_num FROM public.{VERSION_TABLE} ORDER BY 1")
             versions = [r[0] for r in rows] if rows is not None else None
         present = {
@@ -976,7 +996,10 @@ def readiness_findings(conn: psycopg.Connection, manifest: dict[str, Any] | None
             """SELECT ARRAY(SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass('public.strategic_configs')
                                AND attnum > 0 AND NOT attisdropped)"""
         ).fetchone()[0]
-    if versions is None or versions != [head]:
+    if version_table and versions is None:
+        out.append(Finding("version_unreadable", "error", VERSION_TABLE, head, "no SELECT privilege",
+                           f"GRANT SELECT ON public.{VERSION_TABLE} TO service_role"))
+    elif versions != [head]:
         unknown = [v for v in versions or [] if v not in manifest["revisions"]]
         code = "version_unknown_revision" if unknown else (
             "version_table_missing" if versions is None else "version_not_head")
