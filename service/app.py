@@ -8,12 +8,14 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from service.api import health
+from service.api import health, strategic_config
 from service.auth import TokenVerifier
+from service.dburl import to_libpq_url, to_sqlalchemy_url
 from service.errors import install_error_handlers
 from service.readiness import ReadinessProbe
 from service.repository.database import build_engine, build_sessionmaker
 from service.settings import Settings
+from service.strategic_config_cache import ChangeListener, StrategicConfigMetrics, StrategicConfigService
 
 log = logging.getLogger("capacity.app")
 
@@ -36,9 +38,24 @@ def create_app(settings: Settings) -> FastAPI:
             log.info("schema check: %s", report.status)
         else:
             log.error("schema check: NOT READY — %s", ", ".join(f.get("code", "?") for f in report.findings))
+        config_service = StrategicConfigService(app.state.sessionmaker, settings, app.state.metrics)
+        app.state.strategic_config = config_service
+        await config_service.start()
+        listener = None
+        if settings.strategic_config_listen:
+            listener = ChangeListener(
+                to_libpq_url(to_sqlalchemy_url(database_url, kind="async")),
+                config_service,
+                connect_timeout_s=settings.db_connect_timeout_s,
+            )
+            app.state.strategic_config_listener = listener
+            await listener.start()
         try:
             yield
         finally:
+            if listener is not None:
+                await listener.stop()
+            await config_service.stop()
             await engine.dispose()
 
     app = FastAPI(
@@ -51,4 +68,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.token_verifier = TokenVerifier(settings)
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(strategic_config.ops_router)
+    app.include_router(strategic_config.internal_router)
+    # one registry per app: tests and the benchmark run several apps in one process
+    app.state.metrics = StrategicConfigMetrics()
+    if settings.metrics_enabled:
+        app.include_router(strategic_config.metrics_router)
     return app

@@ -121,6 +121,18 @@ class DatabaseUnavailable(ServiceError):
     status, code, title, retry_after = 503, "DATABASE_UNAVAILABLE", "Database unavailable", 5
 
 
+class StrategicConfigSchemaUnavailable(ServiceError):
+    """strategic_configs missing, a weight column missing, or legacy JSON only: writes need a migration."""
+
+    status, code, title, retry_after = 503, "STRATEGIC_CONFIG_SCHEMA_UNAVAILABLE", "Unable to update strategic settings", 30
+
+
+class StrategicConfigStoreUnavailable(ServiceError):
+    """The config store failed and no last-known value is recent enough: callers must not guess."""
+
+    status, code, title, retry_after = 503, "STRATEGIC_CONFIG_STORE_UNAVAILABLE", "Unable to load strategic settings", 30
+
+
 class NotReady(ServiceError):
     status, code, title, retry_after = 503, "NOT_READY", "Service not ready", 30
 

@@ -68,6 +68,42 @@ class Settings(BaseSettings):
         description="Comma-separated static API keys accepted as service credentials on /internal/* routes.",
     )
 
+    # --- strategic config (strategic-config.md §3.1, §3.5, §6) ------------------------------------
+    selector_scarcity_weight: float | None = Field(
+        default=None,
+        ge=0,
+        le=1000,
+        allow_inf_nan=False,
+        validation_alias=AliasChoices("FEATURE_SELECTOR_SCARCITY_WEIGHT", "selector_scarcity_weight"),
+        description="Env default scarcity weight for restaurants without a strategic_configs row (0–1000; "
+        "unset: 22). Out of range refuses to start.",
+    )
+    selector_lookahead_penalty_weight: int = Field(
+        default=500,
+        ge=1,
+        le=100_000,
+        validation_alias=AliasChoices(
+            "FEATURE_SELECTOR_LOOKAHEAD_PENALTY_WEIGHT", "selector_lookahead_penalty_weight"
+        ),
+        description="Lookahead penalty per blocked future booking when no strategic override is set.",
+    )
+    strategic_config_cache_ttl_s: float = Field(
+        default=30.0, ge=0, le=3600, description="In-process TTL of resolved strategic configs (upper bound on "
+        "staleness when a change notification is missed)."
+    )
+    strategic_config_last_known_good_s: float = Field(
+        default=600.0, ge=0, le=86_400,
+        description="How old a cached config may be and still be served (degraded) while the store is down.",
+    )
+    strategic_config_probe_interval_s: float = Field(
+        default=60.0, gt=0, le=3600, description="How often the strategic_configs schema probe re-runs."
+    )
+    strategic_config_listen: bool = Field(
+        default=True,
+        description="LISTEN on strategic_config_changed so a write on any replica invalidates this one.",
+    )
+    metrics_enabled: bool = Field(default=True, description="Expose GET /metrics (Prometheus text format).")
+
     # --- embedded mode --------------------------------------------------------------------------
     load_demo_data: bool = Field(default=True, description="Seed a demo restaurant into a new embedded database.")
 

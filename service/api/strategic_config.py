@@ -1,0 +1,354 @@
+"""Strategic config HTTP APIs (strategic-config.md §2, §6) and the Prometheus endpoint.
+
+- Ops dashboard: ``GET|POST|PUT /api/ops/settings/strategic-config`` — user JWT; any member reads,
+  owner/manager writes; a non-member or unknown restaurant is 403 (existence is not leaked).
+- Other services: ``GET /internal/v1/restaurants/{restaurantId}/strategic-config`` — service credential
+  (``role: service_role`` JWT or a configured API key); ETag / If-None-Match → 304; Cache-Control.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
+
+from service.auth import ADMIN_ROLES, MEMBER_ROLES, ServiceDep, UserDep
+from service.domain.strategic_config import ResolvedConfig, etag_matches, validate_weights
+from service.errors import (
+    AuthUnavailable,
+    DatabaseUnavailable,
+    ErrorDetail,
+    Forbidden,
+    InvalidBody,
+    InvalidQuery,
+    OutOfRange,
+    PreconditionFailed,
+    RestaurantNotFound,
+    StrategicConfigSchemaUnavailable,
+    StrategicConfigStoreUnavailable,
+    Unauthenticated,
+    problem_responses,
+)
+from service.repository.database import SessionDep
+from service.repository.memberships import membership_role
+from service.strategic_config_cache import StrategicConfigService
+
+OPS_PATH = "/api/ops/settings/strategic-config"
+INTERNAL_PATH = "/internal/v1/restaurants/{restaurantId}/strategic-config"
+OPS_CACHE_CONTROL = "private, no-cache"
+INTERNAL_CACHE_CONTROL = "private, max-age=30, stale-if-error=600"
+DEGRADED_HEADER = "X-Strategic-Config-Degraded"
+
+ops_router = APIRouter(tags=["strategic-config"])
+internal_router = APIRouter(tags=["internal"])
+metrics_router = APIRouter(tags=["metrics"])
+
+
+# --- response models (original field names kept; the rest are additive, §2.5) ---------------------------
+
+
+class WeightsBody(BaseModel):
+    scarcity: float
+    demandMultiplier: float | None
+    futureConflictPenalty: float | None
+
+
+class EffectiveBody(BaseModel):
+    scarcity: float
+    demandMultiplier: float | None = Field(description="Override applied; null = demand profiles decide")
+    futureConflictPenalty: float = Field(description="Override, else the env lookahead penalty weight")
+
+
+class StrategicConfigBody(BaseModel):
+    restaurantId: uuid.UUID
+    source: Literal["db", "env"]
+    weights: WeightsBody
+    updatedAt: datetime | None
+    scope: Literal["restaurant", "global", "default"]
+    effective: EffectiveBody
+    degraded: bool
+    degradedReason: (
+        Literal["table_missing", "columns_missing", "legacy_json_only", "store_unavailable"] | None
+    )
+    version: int | None
+
+
+class InternalStrategicConfigBody(StrategicConfigBody):
+    resolvedAt: datetime
+
+
+def _number(value: float | None) -> float | int | None:
+    # 22.0 → 22: the original returned JSON numbers as PostgREST rendered numerics
+    if value is None:
+        return None
+    return int(value) if float(value).is_integer() else value
+
+
+def config_body(resolved: ResolvedConfig) -> dict[str, Any]:
+    return {
+        "restaurantId": str(resolved.restaurant_id),
+        "source": resolved.source,
+        "weights": {
+            "scarcity": _number(resolved.weights.scarcity),
+            "demandMultiplier": _number(resolved.weights.demand_multiplier),
+            "futureConflictPenalty": _number(resolved.weights.future_conflict_penalty),
+        },
+        "updatedAt": resolved.updated_at.isoformat() if resolved.updated_at else None,
+        "scope": resolved.scope,
+        "effective": {
+            "scarcity": _number(resolved.effective.scarcity),
+            "demandMultiplier": _number(resolved.effective.demand_multiplier),
+            "futureConflictPenalty": _number(resolved.effective.future_conflict_penalty),
+        },
+        "degraded": resolved.degraded,
+        "degradedReason": resolved.degraded_reason,
+        "version": resolved.version,
+    }
+
+
+def _headers(resolved: ResolvedConfig, cache_control: str) -> dict[str, str]:
+    headers = {"ETag": resolved.etag, "Cache-Control": cache_control}
+    if resolved.degraded and resolved.degraded_reason:
+        headers[DEGRADED_HEADER] = resolved.degraded_reason
+    return headers
+
+
+def _respond(
+    resolved: ResolvedConfig, body: dict[str, Any], cache_control: str, if_none_match: str | None
+) -> Response:
+    headers = _headers(resolved, cache_control)
+    if etag_matches(if_none_match, resolved.etag):
+        return Response(status_code=304, headers=headers)
+    return JSONResponse(body, headers=headers)
+
+
+def get_strategic_config_service(request: Request) -> StrategicConfigService:
+    return request.app.state.strategic_config
+
+
+ConfigServiceDep = Annotated[StrategicConfigService, Depends(get_strategic_config_service)]
+
+
+def _parse_uuid(raw: str | None, error: type[InvalidQuery] | type[InvalidBody], field: str) -> uuid.UUID:
+    if raw is None or raw == "":
+        raise error(f"{field} is required", details=[ErrorDetail(field=field, reason="required")])
+    try:
+        return uuid.UUID(raw)
+    except (ValueError, TypeError, AttributeError):
+        raise error(f"{field} must be a UUID", details=[ErrorDetail(field=field, reason="must be a UUID")]) from None
+
+
+# --- ops dashboard ---------------------------------------------------------------------------------
+
+
+_CONFIG_EXAMPLE = {
+    "restaurantId": "6f1c7a52-0c55-4f31-9a0e-55d8e2f1b4a0",
+    "source": "db",
+    "weights": {"scarcity": 30, "demandMultiplier": 1.25, "futureConflictPenalty": None},
+    "updatedAt": "2025-10-31T09:12:44.123000+00:00",
+    "scope": "restaurant",
+    "effective": {"scarcity": 30, "demandMultiplier": 1.25, "futureConflictPenalty": 500},
+    "degraded": False,
+    "degradedReason": None,
+    "version": 3,
+}
+
+
+@ops_router.get(
+    OPS_PATH,
+    operation_id="getStrategicConfig",
+    response_model=StrategicConfigBody,
+    responses={
+        200: {"content": {"application/json": {"example": _CONFIG_EXAMPLE}}},
+        304: {"description": "If-None-Match matched the current ETag"},
+        **problem_responses(
+            InvalidQuery, Unauthenticated, Forbidden, AuthUnavailable, DatabaseUnavailable,
+            StrategicConfigStoreUnavailable,
+        ),
+    },
+)
+async def get_strategic_config(
+    user: UserDep,
+    session: SessionDep,
+    service: ConfigServiceDep,
+    restaurant_id: Annotated[str | None, Query(alias="restaurantId")] = None,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The strategic weights of one restaurant as the allocator resolves them. Any member role may read.
+    Degraded schema → 200 with ``degraded: true``, ``source: "env"`` and ``X-Strategic-Config-Degraded``."""
+    # authentication ran first (dependency), so anonymous callers learn nothing from validation
+    rid = _parse_uuid(restaurant_id, InvalidQuery, "restaurantId")
+    role = await membership_role(session, user.user_id, rid)  # type: ignore[arg-type]
+    if role not in MEMBER_ROLES:
+        raise Forbidden()
+    resolved = await service.resolve(rid)
+    return _respond(resolved, config_body(resolved), OPS_CACHE_CONTROL, if_none_match)
+
+
+def _parse_json(raw: bytes) -> Any:
+    def _refuse_constant(name: str) -> Any:
+        raise ValueError(f"{name} is not valid JSON")
+
+    if not raw.strip():
+        raise InvalidBody("The request body is empty")
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidBody("The request body is not valid JSON") from None
+
+
+def _nullable_number(lo: int, hi: int) -> dict[str, Any]:
+    return {"anyOf": [{"type": "number", "minimum": lo, "maximum": hi}, {"type": "null"}]}
+
+
+# The body is parsed by hand (strict JSON numbers, 400 INVALID_BODY vs OUT_OF_RANGE), so its schema is
+# documented here rather than inferred from a parameter.
+_WRITE_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["restaurantId", "weights"],
+                    "properties": {
+                        "restaurantId": {"type": "string", "format": "uuid"},
+                        "weights": {
+                            "type": "object",
+                            "required": ["scarcity"],
+                            "properties": {
+                                "scarcity": {"type": "number", "minimum": 0, "maximum": 1000},
+                                "demandMultiplier": _nullable_number(0, 10),
+                                "futureConflictPenalty": _nullable_number(0, 100_000),
+                            },
+                        },
+                    },
+                },
+                "example": {"restaurantId": "6f1c7a52-0c55-4f31-9a0e-55d8e2f1b4a0",
+                            "weights": {"scarcity": 30, "demandMultiplier": 1.25}},
+            }
+        },
+    }
+}
+
+
+async def _write(
+    request: Request, user: UserDep, session: SessionDep, service: ConfigServiceDep, if_match: str | None
+) -> Response:
+    payload = _parse_json(await request.body())
+    if not isinstance(payload, dict):
+        raise InvalidBody("The request body must be a JSON object")
+    raw_rid = payload.get("restaurantId")
+    if raw_rid is not None and not isinstance(raw_rid, str):
+        raw_rid = repr(raw_rid)  # a number or object is as invalid as a malformed string
+    rid = _parse_uuid(raw_rid, InvalidBody, "restaurantId")
+    if "weights" not in payload:
+        raise InvalidBody("weights is required", details=[ErrorDetail(field="weights", reason="required")])
+    weights, problems = validate_weights(payload["weights"])
+    if problems:
+        details = [ErrorDetail(field=p.field, reason=p.reason) for p in problems]
+        message = "; ".join(f"{p.field}: {p.reason}" for p in problems)
+        if any(p.kind == "type" for p in problems):
+            raise InvalidBody(message, details=details)
+        raise OutOfRange(message, details=details)
+    assert weights is not None
+    role = await membership_role(session, user.user_id, rid)  # type: ignore[arg-type]
+    if role not in ADMIN_ROLES:
+        raise Forbidden("Only owners and managers may change the strategic weights")
+    resolved = await service.write(rid, weights, actor=user.user_id, if_match=if_match)
+    return JSONResponse(config_body(resolved), headers=_headers(resolved, OPS_CACHE_CONTROL))
+
+
+_WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/json": {"example": _CONFIG_EXAMPLE}}},
+    **problem_responses(
+        InvalidBody, OutOfRange, Unauthenticated, Forbidden, PreconditionFailed, AuthUnavailable,
+        DatabaseUnavailable, StrategicConfigSchemaUnavailable,
+    ),
+}
+
+
+@ops_router.post(
+    OPS_PATH,
+    operation_id="postStrategicConfig",
+    response_model=StrategicConfigBody,
+    responses=_WRITE_RESPONSES,
+    openapi_extra=_WRITE_DOC,
+)
+async def post_strategic_config(
+    request: Request,
+    user: UserDep,
+    session: SessionDep,
+    service: ConfigServiceDep,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Create or replace (full replacement, not a patch) the restaurant's weights; owner/manager only.
+    Returns the resolved config with the stored (column-rounded) values. ``If-Match`` → 412 on mismatch."""
+    return await _write(request, user, session, service, if_match)
+
+
+@ops_router.put(
+    OPS_PATH,
+    operation_id="putStrategicConfig",
+    response_model=StrategicConfigBody,
+    responses=_WRITE_RESPONSES,
+    openapi_extra=_WRITE_DOC,
+)
+async def put_strategic_config(
+    request: Request,
+    user: UserDep,
+    session: SessionDep,
+    service: ConfigServiceDep,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Alias of POST with identical semantics (strategic-config.md §2.5)."""
+    return await _write(request, user, session, service, if_match)
+
+
+# --- internal ----------------------------------------------------------------------------------------
+
+
+@internal_router.get(
+    INTERNAL_PATH,
+    operation_id="getInternalStrategicConfig",
+    response_model=InternalStrategicConfigBody,
+    responses={
+        304: {"description": "If-None-Match matched the current ETag"},
+        **problem_responses(
+            InvalidQuery, Unauthenticated, Forbidden, RestaurantNotFound, AuthUnavailable,
+            StrategicConfigStoreUnavailable,
+        ),
+    },
+)
+async def get_internal_strategic_config(
+    restaurantId: str,  # noqa: N803 - the path parameter keeps the API's spelling
+    _service_caller: ServiceDep,
+    service: ConfigServiceDep,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """For other services: the same resolution as the dashboard and the allocator. Auth: ``Authorization:
+    Bearer <JWT with role service_role | configured API key>``. 503 only when the store is down and no
+    recent value is known — treat it as "abort", never as "use env defaults"."""
+    rid = _parse_uuid(restaurantId, InvalidQuery, "restaurantId")
+    resolved, exists = await service.lookup(rid)
+    if not exists:
+        raise RestaurantNotFound()
+    if etag_matches(if_none_match, resolved.etag):
+        return Response(status_code=304, headers=_headers(resolved, INTERNAL_CACHE_CONTROL))
+    body = config_body(resolved)
+    body["resolvedAt"] = datetime.now(UTC).isoformat()
+    return JSONResponse(body, headers=_headers(resolved, INTERNAL_CACHE_CONTROL))
+
+
+# --- metrics -----------------------------------------------------------------------------------------
+
+
+@metrics_router.get("/metrics", operation_id="getMetrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
