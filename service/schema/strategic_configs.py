@@ -1,8 +1,8 @@
 """SQL for revision 0005_strategic_config_columns (schema.md §5.7, strategic-config.md §4.4–§4.5).
 
 Every builder returns guarded SQL text (``DO`` blocks reading the catalogs), so the online run and the
-offline script are the same and a second run executes no DDL. Kept out of the revision file so that the
-pre-flight (``duplicate_scope_findings``) and the drift check can reuse the same queries.
+offline script are the same and a second run executes no DDL. Kept out of the revision file so that other
+code (the doctor, a later contract revision) can import the names, shapes and ledger kinds.
 
 Ledger rows written here (besides the generic ``table``/``column``/``constraint``/``trigger``/``function``
 rows of the ddl builders), all for ``strategic_configs``:
@@ -168,18 +168,6 @@ IF v_groups IS NOT NULL THEN
 END IF;""",
         declare="    v_groups text;",
     )
-
-
-def duplicate_scope_findings() -> str:
-    """Pre-flight fragment (service/schema/preflight.py style): appends to ``v_findings text[]``.
-    Needs a ``v_sc_groups text`` variable in the DECLARE section."""
-    return f"""-- duplicate strategic_configs scopes (0005 step 7, fixture B4)
-IF {_REL} IS NOT NULL AND {_attr_exists('restaurant_id')} THEN
-    {_duplicate_groups_query('v_sc_groups')}
-    IF v_sc_groups IS NOT NULL THEN
-        v_findings := v_findings || ('strategic_configs_duplicate_scope: rows share a scope: ' || replace(v_sc_groups, E'\\n', '; '));
-    END IF;
-END IF;"""
 
 
 # --------------------------------------------------------------------------------------------------

@@ -3,11 +3,15 @@ B3, B4, §7 cases 16 and 38; strategic-config.md §4.5 and §7.3 case 20 (legacy
 
 from __future__ import annotations
 
+import io
 import json
+import shutil
+import subprocess
 from decimal import Decimal
 
 import psycopg
 import pytest
+from alembic import command
 
 from service.schema import catalog, migrate
 from tests.support import pg
@@ -514,4 +518,45 @@ def test_greenfield_downgrade_with_rows_needs_allow_data_loss(head_db: str) -> N
     with pytest.raises(Exception) as exc:  # noqa: B017
         migrate.downgrade(head_db, PREV)
     assert _error(exc).diag.message_primary == "capacity_downgrade_data_loss"
+    assert _version(head_db) == [REV]
+
+
+# --------------------------------------------------------------------------------------------------
+# offline script
+# --------------------------------------------------------------------------------------------------
+def _offline_downgrade_0005(**x_args: str) -> str:
+    cfg = migrate.alembic_config(None, **x_args)
+    buf = io.StringIO()
+    cfg.output_buffer = buf
+    command.downgrade(cfg, f"{REV}:{PREV}", sql=True)
+    return buf.getvalue()
+
+
+def test_offline_downgrade_bakes_allow_data_loss_in_as_a_literal() -> None:
+    refusing, allowing = _offline_downgrade_0005(), _offline_downgrade_0005(allow_data_loss="true")
+    # drop_created_columns: "IF true THEN <count rows, refuse>" unless data loss is allowed
+    assert "capacity_downgrade_data_loss" in refusing and "capacity_downgrade_data_loss" in allowing
+    assert refusing.count("IF true THEN") > allowing.count("IF true THEN")
+    assert "RENAME COLUMN weights_legacy TO weights" in refusing
+
+
+@pytest.mark.skipif(shutil.which("psql") is None, reason="needs the psql client")
+def test_offline_script_adopts_fixture_b(head_db: str, tmp_path) -> None:
+    script = tmp_path / "upgrade.sql"
+    script.write_text(migrate.offline_sql("head"))
+    pg.run(head_db, strategic_configs_legacy_sql())
+
+    def apply() -> None:
+        subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", head_db, "-f", str(script)],
+                       check=True, capture_output=True, text=True)
+
+    apply()
+    values = _values(head_db)
+    assert values[ROW["R2"]] == (Decimal("12.50"), None, Decimal("400.00"), 1)
+    assert values[ROW["R3"]] == (Decimal("22.00"), None, None, 1)
+    assert values[ROW[None]] == (Decimal("22.00"), Decimal("1.250"), None, 1)
+    assert _report(head_db)["counts"] == {"invalid": 1}
+    before = (_values(head_db), _columns(head_db), _constraints(head_db))
+    apply()  # a second application changes nothing
+    assert (_values(head_db), _columns(head_db), _constraints(head_db)) == before
     assert _version(head_db) == [REV]
