@@ -171,6 +171,7 @@ def upgrade() -> None:
         record_mode(REV),
         _btree_gist(),
         security.roles_sql(),
+        security.owner_schema_privileges_sql(),
         *(_ensure_enum(name, labels) for name, labels in catalog.ENUMS.items()),
     )
     with autocommit():

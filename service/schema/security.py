@@ -78,7 +78,11 @@ def _grant_membership(group: str, member_sql: str, member_label: str) -> str:
     return f"""IF NOT EXISTS (SELECT 1 FROM pg_auth_members am
                JOIN pg_roles g ON g.oid = am.roleid JOIN pg_roles m ON m.oid = am.member
                WHERE g.rolname = {lit(group)} AND m.rolname = {member_sql}) THEN
-    IF NOT ({_CAN_CREATE_ROLES} OR pg_has_role(current_user, {lit(group)}, 'USAGE WITH ADMIN OPTION')) THEN
+    -- PostgreSQL 16+ lets CREATEROLE grant only roles it holds ADMIN OPTION on; 15 lets it grant any.
+    IF NOT ((SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+            OR pg_has_role(current_user, {lit(group)}, 'MEMBER WITH ADMIN OPTION')
+            OR ((SELECT rolcreaterole FROM pg_roles WHERE rolname = current_user)
+                AND current_setting('server_version_num')::int < 160000)) THEN
         RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'capacity_missing_role_grant',
             DETAIL = format('%s is not a member of {group} and the migrating user may not grant it', {member_sql}),
             HINT = format('an administrator must run: GRANT {group} TO %s;', {member_label});
@@ -393,6 +397,23 @@ END IF;"""
     )
 
 
+def owner_schema_privileges_sql() -> str:
+    """capacity_owner needs CREATE on schema public to be handed objects there (ALTER … OWNER TO checks it
+    for non-superusers); PostgreSQL 15+ grants CREATE on public to the database owner only."""
+    stmt = f"GRANT CREATE ON SCHEMA public TO {OWNER_ROLE}"
+    return do_block(
+        f"""IF NOT has_schema_privilege({lit(OWNER_ROLE)}, 'public', 'CREATE') THEN
+    BEGIN
+        EXECUTE {dollar(stmt, 'ddl')};
+    EXCEPTION WHEN insufficient_privilege THEN
+        RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'capacity_missing_schema_privilege',
+            DETAIL = format('%s may not grant CREATE on schema public to {OWNER_ROLE}', current_user),
+            HINT = {lit(f'an administrator must run: {stmt};')};
+    END;
+END IF;"""
+    )
+
+
 def schema_usage_sql() -> str:
     return do_block(
         f"""IF NOT has_schema_privilege({lit(SERVICE_ROLE)}, 'public', 'USAGE') THEN
@@ -407,6 +428,7 @@ __all__ = [
     "ROLES",
     "default_privileges_sql",
     "drop_legacy_set_restaurant_context",
+    "owner_schema_privileges_sql",
     "roles_sql",
     "schema_usage_sql",
     "table_security_sql",

@@ -359,3 +359,65 @@ def test_missing_role_without_createrole_names_the_statement(empty_db: str) -> N
         assert pg.run(empty_db, "SELECT count(*) FROM pg_roles WHERE rolname = %s", (missing,)) == [(0,)]
     finally:
         pg.run(empty_db, f"DROP ROLE IF EXISTS {user}")
+
+
+def test_staff_policies_only_where_auth_uid_exists(empty_db: str, pg_admin_url: str) -> None:
+    migrate.upgrade(empty_db, BASE)
+    staff = "SELECT count(*) FROM pg_policies WHERE 'authenticated' = ANY(roles)"
+    assert pg.run(empty_db, staff) == [(0,)]
+
+    supabase_like = pg.create_database(pg_admin_url, "cap_auth")
+    try:
+        pg.run(supabase_like, "CREATE SCHEMA auth; CREATE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE AS 'SELECT NULL::uuid'")
+        migrate.upgrade(supabase_like, BASE)
+        names = {r[0] for r in pg.run(supabase_like, "SELECT policyname FROM pg_policies WHERE 'authenticated' = ANY(roles)")}
+        expected = {p.name for pols in security.POLICIES.values() for p in pols if p.staff}
+        expected -= {p.name for p in security.POLICIES["booking_confirmation_results"] if p.staff}
+        assert names == expected
+        # strategic_configs: members read, only owners/managers write (strategic-config.md §4.4 item 6).
+        sc = {r[0]: r[1] for r in pg.run(supabase_like, "SELECT policyname, cmd FROM pg_policies WHERE tablename = 'strategic_configs' AND 'authenticated' = ANY(roles)")}
+        assert sc == {
+            "Members can view strategic configs": "SELECT",
+            "Owners and managers can insert strategic configs": "INSERT",
+            "Owners and managers can update strategic configs": "UPDATE",
+            "Owners and managers can delete strategic configs": "DELETE",
+        }
+        with ddl_audit(supabase_like) as audit:
+            _rerun_base(supabase_like)
+        assert audit.objects == []
+    finally:
+        pg.drop_database(pg_admin_url, supabase_like)
+
+
+def test_non_superuser_migrator_becomes_owner_member(pg_admin_url: str) -> None:
+    """A CREATEROLE (not superuser) login migrates greenfield; it is made a member of capacity_owner so the
+    ownership hand-over works — or, where it may not grant that role, it is told the exact statement."""
+    migrator = f"cap_migrator_{uuid.uuid4().hex[:8]}"
+    pg.run(pg_admin_url, f"CREATE ROLE {migrator} LOGIN CREATEROLE NOSUPERUSER")
+    url = pg.create_database(pg_admin_url, "cap_nonsuper")
+    try:
+        pg.run(url, f"ALTER DATABASE {make_url(url).database} OWNER TO {migrator}")
+        pg.run(url, "CREATE EXTENSION IF NOT EXISTS btree_gist")
+        # Roles exist already (cluster-wide, created by other tests or this server's first migration).
+        pg.run(pg_admin_url, "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'capacity_owner') "
+               "THEN CREATE ROLE capacity_owner NOLOGIN; END IF; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$")
+        version = pg.run(url, "SELECT current_setting('server_version_num')::int")[0][0]
+        if version >= 160000:
+            with pytest.raises(Exception, match="capacity_missing_role_grant") as err:
+                migrate.upgrade(_as_user(url, migrator), BASE)
+            assert f"GRANT capacity_owner TO {migrator};" in str(err.value)
+            pg.run(pg_admin_url, f"GRANT capacity_owner TO {migrator}")
+        migrate.upgrade(_as_user(url, migrator), BASE)
+        assert pg.run(url, "SELECT pg_has_role(%s, 'capacity_owner', 'MEMBER')", (migrator,)) == [(True,)]
+        assert pg.run(url, "SELECT DISTINCT tableowner FROM pg_tables WHERE tablename = ANY(%s)", (BASE_TABLES,)) == [
+            ("capacity_owner",)
+        ]
+        with ddl_audit(url) as audit:
+            pg.run(url, "DELETE FROM capacity_alembic_version")
+            migrate.upgrade(_as_user(url, migrator), BASE)
+        assert audit.objects == []
+    finally:
+        pg.drop_database(pg_admin_url, url)
+        pg.run(pg_admin_url, f"REVOKE capacity_owner FROM {migrator}")
+        pg.run(pg_admin_url, f"DROP OWNED BY {migrator}")
+        pg.run(pg_admin_url, f"DROP ROLE {migrator}")
