@@ -45,7 +45,12 @@ def schema_state_from_columns(table_exists: bool, columns: set[str]) -> SchemaSt
         return "table_missing"
     # same rule as the doctor's probe (service/schema/doctor.py strategic_config_state), so readiness and
     # the API never disagree: incomplete + legacy JSON = legacy_json_only (seed 000)
-    complete = {"scarcity_weight", "demand_multiplier_override", "future_conflict_penalty", "updated_at"} <= columns
+    complete = {
+        "scarcity_weight",
+        "demand_multiplier_override",
+        "future_conflict_penalty",
+        "updated_at",
+    } <= columns
     has_legacy = "weights" in columns
     if complete:
         return "legacy_json_present" if has_legacy else "ok"
@@ -183,7 +188,9 @@ def _effective(
         scarcity=scarcity,
         demand_multiplier=applied_multiplier,
         future_conflict_penalty=applied_penalty,
-        demand_multiplier_source="strategic_override" if applied_multiplier is not None else "demand_profiles",
+        demand_multiplier_source="strategic_override"
+        if applied_multiplier is not None
+        else "demand_profiles",
         future_conflict_penalty_source="strategic_override" if penalty is not None else "env",
     )
 
@@ -213,7 +220,9 @@ def resolve(
     stored_scarcity = _num(row.scarcity)
     # NOT NULL prevents a NULL scarcity; should one appear anyway, the env value applies before 22.
     effective_scarcity = clamp(
-        stored_scarcity if stored_scarcity is not None else env.scarcity, SCARCITY_RANGE, HARD_DEFAULT_SCARCITY
+        stored_scarcity if stored_scarcity is not None else env.scarcity,
+        SCARCITY_RANGE,
+        HARD_DEFAULT_SCARCITY,
     )
     multiplier = _num(row.demand_multiplier)
     penalty = _num(row.future_conflict_penalty)
@@ -322,7 +331,9 @@ def validate_weights(weights: Any) -> tuple[WeightsInput | None, list[FieldProbl
     return (
         WeightsInput(
             scarcity=round_to_scale(scarcity, SCARCITY_SCALE),
-            demand_multiplier=None if multiplier is None else round_to_scale(multiplier, DEMAND_MULTIPLIER_SCALE),
+            demand_multiplier=None
+            if multiplier is None
+            else round_to_scale(multiplier, DEMAND_MULTIPLIER_SCALE),
             future_conflict_penalty=None
             if penalty is None
             else round_to_scale(penalty, FUTURE_CONFLICT_PENALTY_SCALE),

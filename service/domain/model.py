@@ -1,0 +1,287 @@
+"""Allocator inputs: plain frozen dataclasses, filled by the repository layer (or by tests).
+
+Defaults are the original's values (assign-tables.md §5, §7.3) unless a field says otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Literal
+
+OverrunPolicy = Literal["skip", "clamp", "allow"]
+AdjacencyMode = Literal["connected", "pairwise", "neighbors"]
+ADJACENCY_MODES: tuple[AdjacencyMode, ...] = ("connected", "pairwise", "neighbors")
+ACTIVE_BOOKING_STATUSES = frozenset({"pending", "pending_allocation", "confirmed"})
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    id: str
+    number: str
+    capacity: int
+    zone_id: str | None = "Z"
+    min_party_size: int | None = 1
+    max_party_size: int | None = None
+    mobility: str = "movable"
+    active: bool | None = True
+    status: str = "available"
+    category: str | None = "dining"
+    seating_type: str | None = "standard"
+    section: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    id: str
+    party_size: int
+    booking_date: date
+    start_time: time | None = None
+    end_time: time | None = None
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    status: str = "pending_allocation"
+    # Tables already assigned when the run starts; such bookings are never re-planned.
+    assigned_table_ids: tuple[str, ...] = ()
+    # Stored assignment window of those tables, preferred over a recomputed one (§7.4 [REC]).
+    assigned_start_at: datetime | None = None
+    assigned_end_at: datetime | None = None
+
+    @property
+    def already_assigned(self) -> bool:
+        return bool(self.assigned_table_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePeriod:
+    """A `restaurant_service_periods` row. `kind` is its booking option (lunch/dinner/drinks/…)."""
+
+    name: str
+    start: time
+    end: time
+    day_of_week: int | None = None  # 0 = Sunday; None = every day
+    kind: str | None = None
+
+    @property
+    def service_key(self) -> str:
+        return (self.kind or self.name).lower()
+
+
+DEFAULT_SERVICE_PERIODS: tuple[ServicePeriod, ...] = (
+    ServicePeriod("lunch", time(12, 0), time(15, 0), None, "lunch"),
+    ServicePeriod("dinner", time(17, 0), time(22, 0), None, "dinner"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnBands:
+    """Dining minutes by party size: `(max_party, minutes)` ascending; `larger` beyond the last."""
+
+    bands: tuple[tuple[int, int], ...]
+    larger: int
+
+    def minutes_for(self, party_size: int) -> int:
+        if party_size <= 0:
+            return self.bands[0][1] if self.bands else self.larger
+        for max_party, minutes in self.bands:
+            if party_size <= max_party:
+                return minutes
+        return self.larger
+
+
+LUNCH_BANDS = TurnBands(((2, 60), (4, 75), (6, 85), (8, 85)), 85)
+DINNER_BANDS = TurnBands(((2, 60), (4, 75), (6, 85), (8, 90)), 90)
+
+
+@dataclass(frozen=True, slots=True)
+class RestaurantPolicy:
+    """Per-restaurant window rules. Turn bands and buffers are looked up by service key (kind, else
+    name); a key without bands uses `default_bands` (the lunch bands, the original's first service)."""
+
+    timezone: str = "Europe/London"
+    service_periods: tuple[ServicePeriod, ...] = ()
+    turn_bands: Mapping[str, TurnBands] = field(
+        default_factory=lambda: {"lunch": LUNCH_BANDS, "dinner": DINNER_BANDS}
+    )
+    default_bands: TurnBands = LUNCH_BANDS
+    buffer_pre_minutes: int = 0
+    buffer_post_minutes: int = 5
+    buffers_by_service: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    overrun: OverrunPolicy = "skip"
+    overrun_by_service: Mapping[str, OverrunPolicy] = field(default_factory=dict)
+    # True: a window never ends before the booking's stored end (what the guest was promised).
+    respect_booking_end: bool = True
+    adjacency_mode: AdjacencyMode | None = None  # None → AllocatorConfig.adjacency_mode
+
+    @property
+    def periods(self) -> tuple[ServicePeriod, ...]:
+        return self.service_periods or DEFAULT_SERVICE_PERIODS
+
+    def bands_for(self, service_key: str) -> TurnBands:
+        return self.turn_bands.get(service_key, self.default_bands)
+
+    def buffers_for(self, service_key: str) -> tuple[int, int]:
+        return self.buffers_by_service.get(service_key, (self.buffer_pre_minutes, self.buffer_post_minutes))
+
+    def overrun_for(self, service_key: str) -> OverrunPolicy:
+        return self.overrun_by_service.get(service_key, self.overrun)
+
+
+@dataclass(frozen=True, slots=True)
+class BusyInterval:
+    """A table blocked for `[start, end)`: an allocation/assignment row or an active hold member."""
+
+    table_id: str
+    start: datetime
+    end: datetime
+    kind: Literal["booking", "hold"] = "booking"
+    booking_id: str | None = None
+    hold_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    id: str
+    table_ids: tuple[str, ...]
+    start_at: datetime
+    end_at: datetime
+    expires_at: datetime
+    booking_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DemandProfile:
+    """A `demand_profiles` row (only weekday, service and multiplier are matched, §7.8.3)."""
+
+    day_of_week: int
+    service_window: str
+    multiplier: float
+
+
+@dataclass(frozen=True, slots=True)
+class DemandRule:
+    """A fallback rule of the demand-profile file."""
+
+    label: str
+    service_window: str
+    days: tuple[int, ...]
+    multiplier: float
+    start: str | None = None  # "HH:MM", None = 00:00
+    end: str | None = None  # None = end of day
+    priority: int = 0
+
+
+SHIPPED_DEMAND_RULES: tuple[DemandRule, ...] = (
+    DemandRule("weekday-lunch", "lunch", (1, 2, 3, 4, 5), 0.85, "11:30", "14:30"),
+    DemandRule("weekday-dinner", "dinner", (1, 2, 3, 4), 1.15, "17:30", "21:30"),
+    DemandRule("weekend-dinner-peak", "dinner", (5, 6), 1.35, "18:00", "22:30"),
+    DemandRule("weekend-brunch", "lunch", (0, 6), 1.1, "10:00", "13:00"),
+)
+
+
+def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = int(raw)
+    if not low <= value <= high:
+        raise ValueError(f"{name}={raw} is outside {low}..{high}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class AllocatorConfig:
+    """Feature flags and limits (assign-tables.md §5). Defaults = the acceptance-case defaults of §13
+    except lookahead, which is on as in the original's env default."""
+
+    combination_planner: bool = True
+    merges_enabled: bool = True
+    k_max: int = 3
+    require_adjacency: bool = True
+    adjacency_min_party_size: int | None = None
+    adjacency_mode: AdjacencyMode = "connected"
+    max_plans_per_slack: int = 50
+    max_combination_evaluations: int = 500
+    lookahead_enabled: bool = True
+    lookahead_window_minutes: int = 120
+    lookahead_penalty_weight: int = 500
+    lookahead_max_plans: int = 20  # [LATER] only the best plans are probed
+    max_overage: int = 2
+    max_tables: int = 3
+    time_pruning: bool = False
+    service_fail_hard: bool = False
+    holds_enabled: bool = True
+    holds_strict_conflicts: bool = False
+    adjacency_undirected: bool = True
+    # [REC] merged plans only of movable tables; False reproduces the original planner (case 16).
+    merge_requires_movable: bool = True
+    # [ORIG] max_party_size also limits combination members; [LATER] drops that.
+    max_party_applies_to_members: bool = True
+    # Safety cap on the static combination enumeration per (party size, zone); reported when hit.
+    enumeration_cap: int = 200_000
+    # Decision traces list at most this many candidate plans (the selection itself sees all).
+    decision_candidate_limit: int = 50
+
+    @property
+    def effective_k_max(self) -> int:
+        return max(1, min(5, self.k_max))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, production: bool = False) -> AllocatorConfig:
+        """Read the original's FEATURE_* variables; out-of-range values raise (refuse to start, §5)."""
+        env = os.environ if env is None else env
+        merges = _env_bool(env, "FEATURE_ALLOCATOR_MERGES_ENABLED", not production)
+        mode_raw = (env.get("FEATURE_ALLOCATOR_ADJACENCY_MODE") or "connected").strip().lower()
+        mode: AdjacencyMode = mode_raw if mode_raw in ADJACENCY_MODES else "connected"  # type: ignore[assignment]
+        min_party = env.get("FEATURE_ALLOCATOR_ADJACENCY_MIN_PARTY_SIZE")
+        return cls(
+            combination_planner=_env_bool(env, "FEATURE_COMBINATION_PLANNER", merges),
+            merges_enabled=merges,
+            k_max=max(1, min(5, _env_int(env, "FEATURE_ALLOCATOR_K_MAX", 3, -(10**6), 10**6))),
+            require_adjacency=_env_bool(env, "FEATURE_ALLOCATOR_REQUIRE_ADJACENCY", True),
+            adjacency_min_party_size=(
+                max(1, min(20, int(min_party))) if min_party and min_party.strip() else None
+            ),
+            adjacency_mode=mode,
+            max_plans_per_slack=_env_int(env, "FEATURE_SELECTOR_MAX_PLANS_PER_SLACK", 50, 1, 500),
+            max_combination_evaluations=_env_int(
+                env, "FEATURE_SELECTOR_MAX_COMBINATION_EVALUATIONS", 500, 1, 5000
+            ),
+            lookahead_enabled=_env_bool(env, "FEATURE_SELECTOR_LOOKAHEAD", True),
+            lookahead_window_minutes=_env_int(env, "FEATURE_SELECTOR_LOOKAHEAD_WINDOW_MINUTES", 120, 5, 480),
+            lookahead_penalty_weight=_env_int(
+                env, "FEATURE_SELECTOR_LOOKAHEAD_PENALTY_WEIGHT", 500, 1, 100_000
+            ),
+            time_pruning=_env_bool(env, "FEATURE_PLANNER_TIME_PRUNING_ENABLED", False),
+            service_fail_hard=_env_bool(env, "FEATURE_ALLOCATOR_SERVICE_FAIL_HARD", False),
+            holds_enabled=_env_bool(env, "FEATURE_HOLDS_ENABLED", True),
+            holds_strict_conflicts=_env_bool(env, "FEATURE_HOLDS_STRICT_CONFLICTS_ENABLED", False),
+            adjacency_undirected=_env_bool(env, "FEATURE_ADJACENCY_QUERY_UNDIRECTED", True),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DayInput:
+    """Everything the planner needs for one restaurant and service date."""
+
+    restaurant_id: str
+    service_date: date
+    tables: tuple[Table, ...]
+    bookings: tuple[Booking, ...]
+    adjacency: tuple[tuple[str, str], ...] = ()
+    policy: RestaurantPolicy = field(default_factory=RestaurantPolicy)
+    busy: tuple[BusyInterval, ...] = ()  # existing non-shadow allocations / assignment rows
+    holds: tuple[Hold, ...] = ()
+    scarcity_metrics: Mapping[str, float] = field(default_factory=dict)  # table_type → score
+    demand_profiles: tuple[DemandProfile, ...] = ()
+    demand_rules: tuple[DemandRule, ...] = SHIPPED_DEMAND_RULES
+    now: datetime | None = None  # for hold expiry; None = every hold is active

@@ -1,0 +1,174 @@
+"""Allocator outputs: the day plan the HTTP layer commits and turns into the §2.2 response."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from .windows import iso_utc
+
+NO_SUITABLE_TABLES_REASON = (
+    "No suitable tables available (No tables meet the capacity requirements for this party size.)"
+)
+
+PLANNER_GREEDY = "greedy"
+PLANNER_REPAIR = "augmenting-repair"
+PLANNER_FALLBACK = "greedy-fallback"
+
+# Skip reason codes (assign-tables.md §7.12); the commit ones are produced by the HTTP layer.
+SERVICE_OVERRUN = "SERVICE_OVERRUN"
+NO_SUITABLE_TABLES = "NO_SUITABLE_TABLES"
+CONFLICTS_EXISTING = "CONFLICTS_EXISTING"
+WINDOW_INVALID = "WINDOW_INVALID"
+SERVICE_NOT_FOUND = "SERVICE_NOT_FOUND"
+ASSIGNMENT_CONFLICT = "ASSIGNMENT_CONFLICT"
+ASSIGNMENT_VALIDATION = "ASSIGNMENT_VALIDATION"
+ASSIGNMENT_REPOSITORY_ERROR = "ASSIGNMENT_REPOSITORY_ERROR"
+CAPACITY_EXCEEDED = "CAPACITY_EXCEEDED"
+
+
+def idempotency_key(
+    restaurant_id: str, booking_id: str, table_ids: tuple[str, ...], start: datetime, end: datetime
+) -> str:
+    """Deterministic per (restaurant, booking, sorted tables, window): a resent run reuses it (§8.5)."""
+    material = "|".join(
+        ["auto-assign", restaurant_id, booking_id, ",".join(sorted(table_ids)), iso_utc(start), iso_utc(end)]
+    )
+    return "auto-assign:" + hashlib.sha256(material.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAssignment:
+    """One booking's chosen table set, ready for `assign_tables_atomic_v2` (§8.1)."""
+
+    booking_id: str
+    table_ids: tuple[str, ...]  # plan order: capacity ascending, then table number
+    table_numbers: tuple[str, ...]
+    block_start: datetime  # UTC, p_start_at
+    block_end: datetime  # UTC, p_end_at
+    require_adjacency: bool
+    idempotency_key: str
+    score: float
+    party_size: int
+    stage: str  # "greedy" or "repair": which planner step placed it
+    # Other table sets free in the final plan, best first: what to try if the commit conflicts (§7.11).
+    alternatives: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def sorted_table_ids(self) -> tuple[str, ...]:
+        return tuple(sorted(set(self.table_ids)))
+
+    def commit_args(self) -> dict[str, Any]:
+        return {
+            "p_booking_id": self.booking_id,
+            "p_table_ids": list(self.sorted_table_ids),
+            "p_idempotency_key": self.idempotency_key,
+            "p_require_adjacency": self.require_adjacency,
+            "p_start_at": iso_utc(self.block_start),
+            "p_end_at": iso_utc(self.block_end),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedSkip:
+    booking_id: str
+    reason: str
+    reason_code: str
+    classification: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceFallback:
+    booking_id: str
+    used_fallback: bool
+    fallback_service: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "bookingId": self.booking_id,
+            "usedFallback": self.used_fallback,
+            "fallbackService": self.fallback_service,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Objective:
+    """Lexicographic plan quality: more seated, then more covers, then lower total score."""
+
+    seated: int
+    covers: int
+    score: float
+
+    def key(self) -> tuple[int, int, float]:
+        return (self.seated, self.covers, -round(self.score, 6))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seated": self.seated, "covers": self.covers, "score": round(self.score, 4)}
+
+
+@dataclass(slots=True)
+class DayPlan:
+    restaurant_id: str
+    service_date: date
+    planner: str
+    # Evaluated bookings in processing order; each is in exactly one of assigned / skipped.
+    order: list[str]
+    assigned: list[PlannedAssignment]
+    skipped: list[PlannedSkip]
+    service_fallbacks: list[ServiceFallback]
+    decisions: list[dict[str, Any]] | None
+    timings: dict[str, float]
+    greedy: Objective
+    final: Objective
+    optimiser: dict[str, Any] = field(default_factory=dict)
+
+    def assignment_for(self, booking_id: str) -> PlannedAssignment | None:
+        return next((a for a in self.assigned if a.booking_id == booking_id), None)
+
+    def response(self) -> dict[str, Any]:
+        """The §2.2 body before commit (the HTTP layer moves commit failures into `skipped`)."""
+        body: dict[str, Any] = {
+            "date": self.service_date.isoformat(),
+            "assigned": [{"bookingId": a.booking_id, "tableIds": list(a.table_ids)} for a in self.assigned],
+            "skipped": [
+                {"bookingId": s.booking_id, "reason": s.reason, "reasonCode": s.reason_code}
+                for s in self.skipped
+            ],
+            "serviceFallbacks": [f.to_json() for f in self.service_fallbacks],
+            "planner": self.planner,
+        }
+        if self.decisions is not None:
+            body["decisions"] = self.decisions
+        return body
+
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_NAME_FIELDS = frozenset(
+    {
+        "name",
+        "guestName",
+        "guest_name",
+        "customerName",
+        "customer_name",
+        "primaryGuestName",
+        "primary_guest_name",
+        "createdByName",
+        "created_by_name",
+        "assignedToName",
+        "assigned_to_name",
+    }
+)
+
+
+def sanitise(value: Any) -> Any:
+    """Decision sanitisation (§9.1): e-mails redacted in every string, personal name fields blanked."""
+    if isinstance(value, str):
+        return _EMAIL.sub("[redacted-email]", value)
+    if isinstance(value, dict):
+        return {k: ("[redacted]" if k in _NAME_FIELDS else sanitise(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [sanitise(v) for v in value]
+    return value

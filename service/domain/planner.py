@@ -1,0 +1,907 @@
+"""Day planner: the spec's greedy engine (assign-tables.md §7) followed by an augmenting repair.
+
+Stage 1 — greedy: bookings in start order, each gets its best-ranked conflict-free plan (with the
+lookahead penalty of §7.9); what it seats immediately blocks later bookings. This is the original's
+behaviour and the guaranteed fallback.
+
+Stage 2 — augmenting repair ("augmenting-repair"): for every booking greedy left unseated, try its
+plans in rank order; a plan blocked by at most `max_blockers` seated bookings is taken if every
+blocker can be moved to another free plan, directly or by displacing one more booking in turn
+(ejection chain of bounded depth). Every successful step seats one more booking and unseats none,
+so the result is never worse than greedy in (seated, covers, -score). The stage stops when a full
+pass finds nothing, when its deterministic work cap is reached, or when the wall-clock budget runs
+out; only the last makes the result timing-dependent, and it is reported.
+
+Internally windows are integer epoch seconds and table sets are bitmasks (see floor.py).
+"""
+
+from __future__ import annotations
+
+import bisect
+import time as _time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
+from typing import Any
+
+from .floor import Floor, PlanShape
+from .model import ACTIVE_BOOKING_STATUSES, AllocatorConfig, Booking, DayInput
+from .plan import (
+    CONFLICTS_EXISTING,
+    NO_SUITABLE_TABLES,
+    NO_SUITABLE_TABLES_REASON,
+    PLANNER_FALLBACK,
+    PLANNER_GREEDY,
+    PLANNER_REPAIR,
+    DayPlan,
+    Objective,
+    PlannedAssignment,
+    PlannedSkip,
+    ServiceFallback,
+    idempotency_key,
+    sanitise,
+)
+from .scoring import DemandResult, ScoredPlan, demand_multiplier, rank, score_plan
+from .strategic import StrategicWeights
+from .windows import BookingWindow, WindowError, compute_window, iso_utc, policy_zone
+
+_STRATEGIC_WORDS = ("conflicts with existing", "future conflict", "lookahead", "strategic")
+
+
+def _epoch(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+@dataclass(slots=True)
+class _Static:
+    """A busy interval that the run cannot move: existing allocation/assignment or active hold."""
+
+    table: int
+    start: float
+    end: float
+    kind: str  # "booking" | "hold"
+    owner: str | None  # booking id the interval belongs to (own rows never block)
+
+
+@dataclass(slots=True)
+class _Ctx:
+    """Per evaluated booking."""
+
+    pos: int
+    booking: Booking
+    window: BookingWindow | None = None
+    error: WindowError | None = None
+    start: float = 0.0
+    end: float = 0.0
+    require_adjacency: bool = False
+    demand: DemandResult | None = None
+    combinations: bool = False
+    plans: list[ScoredPlan] = field(default_factory=list)
+    stats: Any = None
+    eligible_count: int = 0
+    static_busy: int = 0
+    static_hits: list[_Static] = field(default_factory=list)
+    # greedy trace (decision capture)
+    considered: list[ScoredPlan] = field(default_factory=list)
+    lookahead: dict[str, Any] | None = None
+    planner_ms: float = 0.0
+    greedy_reason: tuple[str, str] | None = None
+
+    @property
+    def party(self) -> int:
+        return self.booking.party_size
+
+
+@dataclass(slots=True)
+class PlannerOptions:
+    optimiser: bool = True
+    time_budget_s: float = 1.0
+    max_blockers: int = 2
+    chain_depth: int = 2
+    work_cap: int = 2_000_000  # deterministic bound on repair steps (plan probes)
+    capture_decisions: bool = True
+    now: datetime | None = None  # decision timestamps; None = wall clock
+
+
+class DayPlanner:
+    def __init__(
+        self,
+        day: DayInput,
+        config: AllocatorConfig | None = None,
+        weights: StrategicWeights | None = None,
+        options: PlannerOptions | None = None,
+        clock: Callable[[], float] = _time.perf_counter,
+    ) -> None:
+        self.day = day
+        self.config = config or AllocatorConfig()
+        self.weights = (weights or StrategicWeights()).normalised()
+        self.options = options or PlannerOptions()
+        self.clock = clock
+        self.mode = day.policy.adjacency_mode or self.config.adjacency_mode
+        self.floor = Floor(day.tables, day.adjacency, self.config, self.mode, dict(day.scarcity_metrics))
+        self.zone = policy_zone(day.policy.timezone)
+        self._ranked: dict[tuple[int, bool, bool, float], list[ScoredPlan]] = {}
+        self.penalty_weight = (
+            self.weights.future_conflict_penalty
+            if self.weights.future_conflict_penalty is not None
+            else float(self.config.lookahead_penalty_weight)
+        )
+        self.penalty_source = (
+            "strategic_override" if self.weights.future_conflict_penalty is not None else "env"
+        )
+
+    # ------------------------------------------------------------------------------------------
+    # setup
+    # ------------------------------------------------------------------------------------------
+    def _order(self, bookings: list[Booking]) -> list[Booking]:
+        def key(b: Booking):
+            at = b.start_at.timestamp() if b.start_at is not None and b.start_at.tzinfo else None
+            return (at is None, at or 0.0, b.start_time or time.max, b.id)
+
+        return sorted(bookings, key=key)
+
+    def _setup(self) -> None:
+        cfg = self.config
+        day = self.day
+        active = [b for b in day.bookings if b.status in ACTIVE_BOOKING_STATUSES]
+        ordered = self._order(active)
+        self.ctx: list[_Ctx] = []
+        statics: list[_Static] = []
+        for booking in ordered:
+            if booking.already_assigned:
+                statics.extend(self._assigned_intervals(booking))
+                continue
+            ctx = _Ctx(len(self.ctx), booking)
+            result = compute_window(booking, day.policy, fail_hard=cfg.service_fail_hard)
+            if isinstance(result, WindowError):
+                ctx.error = result
+            else:
+                ctx.window = result
+                ctx.start, ctx.end = _epoch(result.block_start), _epoch(result.block_end)
+            self.ctx.append(ctx)
+        index = self.floor.index
+        for iv in day.busy:
+            t = index.get(iv.table_id)
+            if t is not None and iv.start < iv.end:
+                statics.append(_Static(t, _epoch(iv.start), _epoch(iv.end), iv.kind, iv.booking_id))
+        if cfg.holds_enabled:
+            for hold in day.holds:
+                if day.now is not None and hold.expires_at <= day.now:
+                    continue
+                for table_id in hold.table_ids:
+                    t = index.get(table_id)
+                    if t is not None and hold.start_at < hold.end_at:
+                        statics.append(
+                            _Static(t, _epoch(hold.start_at), _epoch(hold.end_at), "hold", hold.booking_id)
+                        )
+        self.statics = statics
+
+        windowed = sorted((c for c in self.ctx if c.window is not None), key=lambda c: (c.start, c.pos))
+        self.by_start = windowed
+        self.starts = [c.start for c in windowed]
+        self.max_len = max((c.end - c.start for c in windowed), default=0.0)
+        for iv in statics:
+            for c in self._overlapping(iv.start, iv.end):
+                if iv.owner is not None and iv.owner == c.booking.id:
+                    continue  # a booking's own hold or rows never block it (§7.4 [REC])
+                c.static_busy |= 1 << iv.table
+                c.static_hits.append(iv)
+        # Overlap graph between evaluated bookings: who can block whom.
+        self.ov: list[list[int]] = [[] for _ in self.ctx]
+        for a_pos, a in enumerate(windowed):
+            for b in windowed[a_pos + 1 :]:
+                if b.start >= a.end:
+                    break
+                if b.end > b.start and a.end > a.start:
+                    self.ov[a.pos].append(b.pos)
+                    self.ov[b.pos].append(a.pos)
+
+    def _assigned_intervals(self, booking: Booking) -> list[_Static]:
+        if booking.assigned_start_at is not None and booking.assigned_end_at is not None:
+            start, end = booking.assigned_start_at, booking.assigned_end_at
+        else:
+            # Recomputed without the overrun check: another booking's overrun must not abort (§7.4).
+            result = compute_window(booking, self.day.policy, check_overrun=False)
+            if isinstance(result, WindowError):
+                return []
+            start, end = result.block_start, result.block_end
+        out = []
+        for table_id in booking.assigned_table_ids:
+            t = self.floor.index.get(table_id)
+            if t is not None and start < end:
+                out.append(_Static(t, _epoch(start), _epoch(end), "booking", booking.id))
+        return out
+
+    def _overlapping(self, start: float, end: float) -> list[_Ctx]:
+        lo = bisect.bisect_left(self.starts, start - self.max_len)
+        hi = bisect.bisect_left(self.starts, end)
+        return [c for c in self.by_start[lo:hi] if c.end > start and c.start < end and c.start < c.end]
+
+    # ------------------------------------------------------------------------------------------
+    # candidate plans per booking
+    # ------------------------------------------------------------------------------------------
+    def _ranked_plans(
+        self, party: int, combinations: bool, require_adjacency: bool, d: float
+    ) -> list[ScoredPlan]:
+        key = (party, combinations, require_adjacency, d)
+        cached = self._ranked.get(key)
+        if cached is None:
+            plan_set = self.floor.plans(party, combinations, require_adjacency)
+            scarcity = self.floor.scarcity_scores(party)
+            cached = rank([score_plan(s, party, d, self.weights.scarcity, scarcity) for s in plan_set.plans])
+            self._ranked[key] = cached
+        return cached
+
+    def _pruned_plans(self, ctx: _Ctx, combinations: bool, busy: int, d: float) -> list[ScoredPlan]:
+        """Time pruning on: only time-free tables are candidates, scarcity counts only them (§7.5)."""
+        floor = self.floor
+        free = [i for i in floor.eligible(ctx.party) if not busy >> i & 1]
+        ctx.eligible_count = len(free)
+        k_max = min(self.config.effective_k_max, len(free))
+        scarcity = floor.scarcity_scores(ctx.party, among=free)
+        shapes = [
+            s
+            for s in floor.plans(ctx.party, combinations, ctx.require_adjacency).plans
+            if not s.mask & busy and s.size <= k_max
+        ]
+        return rank([score_plan(s, ctx.party, d, self.weights.scarcity, scarcity) for s in shapes])
+
+    def _prepare(self, ctx: _Ctx) -> None:
+        assert ctx.window is not None
+        block_local = ctx.window.block_start.astimezone(self.zone)
+        ctx.demand = demand_multiplier(
+            block_local,
+            ctx.window.service_key,
+            self.weights,
+            self.day.demand_profiles,
+            self.day.demand_rules,
+        )
+        ctx.require_adjacency = self.floor.require_adjacency(ctx.party)
+        ctx.eligible_count = len(self.floor.eligible(ctx.party))
+
+    def _plans_for(self, ctx: _Ctx, busy: int) -> None:
+        cfg = self.config
+        assert ctx.demand is not None
+        d = ctx.demand.multiplier
+
+        def get(combinations: bool) -> list[ScoredPlan]:
+            if cfg.time_pruning:
+                return self._pruned_plans(ctx, combinations, busy, d)
+            return self._ranked_plans(ctx.party, combinations, ctx.require_adjacency, d)
+
+        ctx.combinations = cfg.combination_planner
+        plans = get(ctx.combinations)
+        if not plans and not cfg.combination_planner and cfg.merges_enabled:
+            ctx.combinations = True  # second pass: merges when no single table fits (§7.7)
+            plans = get(True)
+        ctx.plans = plans
+        ctx.stats = self.floor.plans(ctx.party, ctx.combinations, ctx.require_adjacency).stats
+
+    # ------------------------------------------------------------------------------------------
+    # stage 1: greedy (the spec engine)
+    # ------------------------------------------------------------------------------------------
+    def _greedy(self) -> None:
+        cfg = self.config
+        n = len(self.ctx)
+        self.dyn = [0] * n
+        self.plan_of: list[ScoredPlan | None] = [None] * n
+        self.stage_of: list[str] = ["greedy"] * n
+        self._witness: dict[int, tuple[int, int, list[int]]] = {}
+        lookahead_on = cfg.lookahead_enabled
+        evaluate = max(1, cfg.lookahead_max_plans)
+        for ctx in self.ctx:
+            began = self.clock()
+            if ctx.window is None:
+                continue
+            self._prepare(ctx)
+            busy = ctx.static_busy | self.dyn[ctx.pos]
+            self._plans_for(ctx, busy)
+            if not ctx.plans:
+                ctx.greedy_reason = (NO_SUITABLE_TABLES, NO_SUITABLE_TABLES_REASON)
+                ctx.planner_ms = (self.clock() - began) * 1000
+                continue
+            want = evaluate + 1 if lookahead_on else 1
+            if self.options.capture_decisions:
+                want = max(want, cfg.decision_candidate_limit)
+            free: list[ScoredPlan] = []
+            for p in ctx.plans:
+                if not p.shape.mask & busy:
+                    free.append(p)
+                    if len(free) >= want:
+                        break
+            if not free:
+                ctx.greedy_reason = (CONFLICTS_EXISTING, "")
+                ctx.considered = ctx.plans[: cfg.decision_candidate_limit]
+                ctx.planner_ms = (self.clock() - began) * 1000
+                continue
+            if lookahead_on:
+                head = self._lookahead(ctx, free[:evaluate])
+                free = rank(head + free[evaluate:])
+            chosen = free[0]
+            ctx.considered = free
+            self._assign(ctx.pos, chosen, "greedy")
+            ctx.planner_ms = (self.clock() - began) * 1000
+
+    def _assign(self, pos: int, plan: ScoredPlan, stage: str) -> None:
+        self.plan_of[pos] = plan
+        self.stage_of[pos] = stage
+        mask = plan.shape.mask
+        for other in self.ov[pos]:
+            self.dyn[other] |= mask
+
+    def _lookahead(self, ctx: _Ctx, plans: list[ScoredPlan]) -> list[ScoredPlan]:
+        """§7.9: penalise plans that leave an overlapping future booking without any plan."""
+        began = self.clock()
+        horizon = ctx.start + self.config.lookahead_window_minutes * 60
+        lo = bisect.bisect_right(self.starts, ctx.start)
+        hi = bisect.bisect_right(self.starts, min(horizon, ctx.end - 1e-9))
+        future = [
+            f
+            for f in self.by_start[lo:hi]
+            if f.pos != ctx.pos and self.plan_of[f.pos] is None and f.party > 0 and f.start > ctx.start
+        ]
+        need = max(p.shape.size for p in plans) + 1
+        penalties = [0.0] * len(plans)
+        conflicts: list[dict[str, str]] = []
+        for f in future:
+            busy_f = f.static_busy | self.dyn[f.pos]
+            require = self.floor.require_adjacency(f.party, ignore_edges=True)  # [ORIG] quirk, §7.9
+            shapes = self.floor.plans(f.party, ctx.combinations, require).plans
+            cached = self._witness.get(f.pos)
+            if cached is not None and cached[0] == busy_f and cached[1] >= need:
+                witnesses = cached[2]
+            else:
+                witnesses = []
+                used = 0
+                for q in shapes:
+                    m = q.mask
+                    if m & busy_f or m & used:
+                        continue
+                    witnesses.append(m)
+                    used |= m
+                    if len(witnesses) >= need:
+                        break
+                self._witness[f.pos] = (busy_f, need, witnesses)
+            if len(witnesses) >= need:
+                continue  # enough disjoint free plans: no plan of ctx can block f
+            for k, p in enumerate(plans):
+                pm = p.shape.mask
+                if any(not w & pm for w in witnesses):
+                    continue
+                blocked = busy_f | pm
+                if any(not q.mask & blocked for q in shapes):
+                    continue
+                penalties[k] += self.penalty_weight
+                conflicts.append({"bookingId": f.booking.id, "planKey": p.shape.key})
+        result = [p.with_penalty(pen) if pen else p for p, pen in zip(plans, penalties, strict=True)]
+        ctx.lookahead = {
+            "enabled": True,
+            "evaluationMs": round((self.clock() - began) * 1000, 2),
+            "futureBookingsConsidered": len(future),
+            "penalizedPlans": sum(1 for pen in penalties if pen),
+            "totalPenalty": sum(penalties),
+            "windowMinutes": self.config.lookahead_window_minutes,
+            "conflicts": conflicts,
+        }
+        return result
+
+    # ------------------------------------------------------------------------------------------
+    # stage 2: augmenting repair
+    # ------------------------------------------------------------------------------------------
+    def _repair(self) -> dict[str, Any]:
+        opts = self.options
+        began = self.clock()
+        deadline = began + max(0.0, opts.time_budget_s)
+        self.occupants: list[list[int]] = [[] for _ in self.floor.tables]
+        for pos, plan in enumerate(self.plan_of):
+            if plan is not None:
+                for t in plan.shape.indices:
+                    self.occupants[t].append(pos)
+        self._work = 0
+        self._journal: list[tuple[int, ScoredPlan | None]] = []
+        augmented = 0
+        exhausted = False
+        budget_hit = False
+        candidates = [c for c in self.ctx if c.window is not None and c.plans and self.plan_of[c.pos] is None]
+        improved = True
+        while improved and not exhausted and not budget_hit:
+            improved = False
+            for ctx in candidates:
+                if self.plan_of[ctx.pos] is not None:
+                    continue
+                if self.clock() > deadline:
+                    budget_hit = True
+                    break
+                if self._work > opts.work_cap:
+                    exhausted = True
+                    break
+                mark = len(self._journal)
+                if self._place(ctx.pos, opts.chain_depth, {ctx.pos}, opts.max_blockers):
+                    augmented += 1
+                    improved = True
+                else:
+                    self._undo(mark)
+                del self._journal[:]
+        return {
+            "name": PLANNER_REPAIR,
+            "augmentations": augmented,
+            "workSteps": self._work,
+            "workCapReached": exhausted,
+            "budgetExhausted": budget_hit,
+            "budgetMs": round(opts.time_budget_s * 1000, 1),
+            "elapsedMs": round((self.clock() - began) * 1000, 2),
+        }
+
+    def _blockers(self, pos: int, shape: PlanShape) -> list[int] | None:
+        """Seated bookings that a plan would collide with; None if an immovable interval blocks it."""
+        ctx = self.ctx[pos]
+        if shape.mask & ctx.static_busy:
+            return None
+        found: list[int] = []
+        start, end = ctx.start, ctx.end
+        for t in shape.indices:
+            for other in self.occupants[t]:
+                o = self.ctx[other]
+                if o.start < end and start < o.end and other not in found:
+                    found.append(other)
+        return found
+
+    def _set(self, pos: int, plan: ScoredPlan | None) -> None:
+        old = self.plan_of[pos]
+        self._journal.append((pos, old))
+        if old is not None:
+            for t in old.shape.indices:
+                self.occupants[t].remove(pos)
+        self.plan_of[pos] = plan
+        if plan is not None:
+            for t in plan.shape.indices:
+                self.occupants[t].append(pos)
+
+    def _undo(self, mark: int) -> None:
+        while len(self._journal) > mark:
+            pos, old = self._journal.pop()
+            current = self.plan_of[pos]
+            if current is not None:
+                for t in current.shape.indices:
+                    self.occupants[t].remove(pos)
+            self.plan_of[pos] = old
+            if old is not None:
+                for t in old.shape.indices:
+                    self.occupants[t].append(pos)
+
+    def _place(self, pos: int, depth: int, locked: set[int], max_blockers: int) -> bool:
+        """Seat `pos` (currently unseated) on a free plan, else by moving ≤ max_blockers others."""
+        plans = self.ctx[pos].plans
+        blocked: list[tuple[ScoredPlan, list[int]]] = []
+        for p in plans:
+            self._work += 1
+            blockers = self._blockers(pos, p.shape)
+            if blockers is None:
+                continue
+            if not blockers:
+                self._set(pos, p)
+                self.stage_of[pos] = "repair"
+                return True
+            if depth > 0 and len(blockers) <= max_blockers and not any(b in locked for b in blockers):
+                blocked.append((p, blockers))
+        for p, blockers in blocked:
+            if self._work > self.options.work_cap:
+                return False
+            mark = len(self._journal)
+            for b in blockers:
+                self._set(b, None)
+            self._set(pos, p)
+            inner = locked | {pos} | set(blockers)
+            ok = True
+            for b in blockers:
+                # Deeper moves may only displace one booking at a time: keeps the chain narrow.
+                if not self._place(b, depth - 1, inner, 1):
+                    ok = False
+                    break
+            if ok:
+                self.stage_of[pos] = "repair"
+                return True
+            self._undo(mark)
+        return False
+
+    # ------------------------------------------------------------------------------------------
+    # results
+    # ------------------------------------------------------------------------------------------
+    def _objective(self) -> Objective:
+        seated = covers = 0
+        score = 0.0
+        for ctx in self.ctx:
+            plan = self.plan_of[ctx.pos]
+            if plan is not None:
+                seated += 1
+                covers += ctx.party
+                score += plan.score - plan.future_conflict_penalty
+        return Objective(seated, covers, score)
+
+    def plan(self) -> DayPlan:
+        t0 = self.clock()
+        self._setup()
+        t_setup = self.clock()
+        self._greedy()
+        t_greedy = self.clock()
+        greedy_obj = self._objective()
+        greedy_plans = list(self.plan_of)
+        greedy_stages = list(self.stage_of)
+        planner = PLANNER_GREEDY
+        optimiser: dict[str, Any] = {"name": None}
+        if self.options.optimiser:
+            try:
+                optimiser = self._repair()
+                final = self._objective()
+                if final.key() < greedy_obj.key():  # never worse than greedy
+                    raise RuntimeError("repair produced a worse plan")
+                improved = final.key() > greedy_obj.key()
+                planner = (
+                    PLANNER_FALLBACK if optimiser["budgetExhausted"] and not improved else PLANNER_REPAIR
+                )
+            except Exception as exc:  # the greedy plan stays the guaranteed answer
+                self.plan_of, self.stage_of = greedy_plans, greedy_stages
+                optimiser = {"name": PLANNER_REPAIR, "error": type(exc).__name__ + ": " + str(exc)}
+                planner = PLANNER_FALLBACK
+        t_opt = self.clock()
+        final_obj = self._objective()
+        result = self._build(planner, greedy_obj, final_obj, optimiser)
+        t_end = self.clock()
+        result.timings = {
+            "setupMs": round((t_setup - t0) * 1000, 2),
+            "greedyMs": round((t_greedy - t_setup) * 1000, 2),
+            "optimiserMs": round((t_opt - t_greedy) * 1000, 2),
+            "outputMs": round((t_end - t_opt) * 1000, 2),
+            "totalMs": round((t_end - t0) * 1000, 2),
+        }
+        return result
+
+    def _final_busy(self, pos: int) -> int:
+        ctx = self.ctx[pos]
+        busy = ctx.static_busy
+        for other in self.ov[pos]:
+            plan = self.plan_of[other]
+            if plan is not None:
+                busy |= plan.shape.mask
+        return busy
+
+    def _conflict_reason(self, ctx: _Ctx) -> tuple[str, list[str]]:
+        """`Conflicts with existing …` for the best-ranked plan against the final day state."""
+        best = ctx.plans[0].shape
+        kinds: set[str] = set()
+        tables: list[int] = []
+        members = best.mask
+        for iv in ctx.static_hits:
+            if members >> iv.table & 1:
+                kinds.add("holds" if iv.kind == "hold" else "bookings")
+                if iv.table not in tables:
+                    tables.append(iv.table)
+        for other in self.ov[ctx.pos]:
+            plan = self.plan_of[other]
+            if plan is not None and plan.shape.mask & members:
+                kinds.add("bookings")
+                for t in plan.shape.indices:
+                    if members >> t & 1 and t not in tables:
+                        tables.append(t)
+        ids = [self.floor.tables[t].id for t in sorted(tables)]
+        if kinds == {"holds", "bookings"}:
+            what = "holds and bookings"
+        elif kinds:
+            what = next(iter(kinds))
+        else:
+            return "Conflicts with existing conflicts", ids
+        return f"Conflicts with existing {what} on tables {', '.join(ids)}", ids
+
+    def _alternatives(self, pos: int, chosen: ScoredPlan, limit: int = 2) -> tuple[tuple[str, ...], ...]:
+        ctx = self.ctx[pos]
+        busy = self._final_busy(pos)
+        out = []
+        for p in ctx.plans:
+            if p.shape.mask == chosen.shape.mask or p.shape.mask & busy:
+                continue
+            out.append(tuple(sorted(self.floor.tables[i].id for i in p.shape.indices)))
+            if len(out) >= limit:
+                break
+        return tuple(out)
+
+    def _build(self, planner: str, greedy: Objective, final: Objective, optimiser: dict[str, Any]) -> DayPlan:
+        day = self.day
+        assigned: list[PlannedAssignment] = []
+        skipped: list[PlannedSkip] = []
+        fallbacks: list[ServiceFallback] = []
+        decisions: list[dict[str, Any]] | None = [] if self.options.capture_decisions else None
+        stamp = iso_utc(self.options.now or datetime.now(UTC))
+        for ctx in self.ctx:
+            window = ctx.window
+            used = window.used_fallback if window else bool(ctx.error and ctx.error.used_fallback)
+            service = None
+            if used:
+                svc = window.service if window else (ctx.error.service if ctx.error else None)
+                service = svc.service_key if svc else None
+            fallbacks.append(ServiceFallback(ctx.booking.id, used, service))
+            plan = self.plan_of[ctx.pos]
+            skip: PlannedSkip | None = None
+            best: ScoredPlan | None = None
+            if ctx.error is not None:
+                skip = PlannedSkip(ctx.booking.id, ctx.error.reason, ctx.error.code, "hard")
+            elif plan is None and not ctx.plans:
+                skip = PlannedSkip(ctx.booking.id, NO_SUITABLE_TABLES_REASON, NO_SUITABLE_TABLES, "hard")
+            elif plan is None:
+                best = ctx.plans[0]
+                reason, _ = self._conflict_reason(ctx)
+                skip = PlannedSkip(ctx.booking.id, reason, CONFLICTS_EXISTING, self._classify(reason, best))
+            else:
+                assert window is not None
+                ids = tuple(self.floor.tables[i].id for i in plan.shape.indices)
+                assigned.append(
+                    PlannedAssignment(
+                        booking_id=ctx.booking.id,
+                        table_ids=ids,
+                        table_numbers=tuple(self.floor.tables[i].number for i in plan.shape.indices),
+                        block_start=window.block_start,
+                        block_end=window.block_end,
+                        require_adjacency=ctx.require_adjacency,
+                        idempotency_key=idempotency_key(
+                            day.restaurant_id, ctx.booking.id, ids, window.block_start, window.block_end
+                        ),
+                        score=round(plan.score, 4),
+                        party_size=ctx.party,
+                        stage=self.stage_of[ctx.pos],
+                        alternatives=self._alternatives(ctx.pos, plan),
+                    )
+                )
+            if skip is not None:
+                skipped.append(skip)
+            if decisions is not None:
+                decisions.append(sanitise(self._decision(ctx, plan, skip, best, planner, stamp)))
+        return DayPlan(
+            restaurant_id=day.restaurant_id,
+            service_date=day.service_date,
+            planner=planner,
+            order=[c.booking.id for c in self.ctx],
+            assigned=assigned,
+            skipped=skipped,
+            service_fallbacks=fallbacks,
+            decisions=decisions,
+            timings={},
+            greedy=greedy,
+            final=final,
+            optimiser=optimiser,
+        )
+
+    @staticmethod
+    def _classify(reason: str | None, best: ScoredPlan | None) -> str | None:
+        if reason is None:
+            return None
+        lowered = reason.lower()
+        if any(word in lowered for word in _STRATEGIC_WORDS):
+            return "strategic"
+        if best is not None and (
+            best.slack_penalty > 0 or best.scarcity_penalty > 0 or best.future_conflict_penalty > 0
+        ):
+            return "strategic"
+        return "hard"
+
+    # decision objects (§9.1) --------------------------------------------------------------------
+    def _summary(self, plan: ScoredPlan) -> dict[str, Any]:
+        shape = plan.shape
+        return {
+            "tableIds": [self.floor.tables[i].id for i in shape.indices],
+            "tableNumbers": [self.floor.tables[i].number for i in shape.indices],
+            "totalCapacity": shape.total_capacity,
+            "tableCount": shape.size,
+            "slack": plan.slack,
+            "score": round(plan.score, 4),
+            "adjacencyStatus": shape.adjacency_status,
+            "scoreBreakdown": plan.breakdown(),
+        }
+
+    @staticmethod
+    def _penalties(plan: ScoredPlan | None) -> dict[str, Any] | None:
+        if plan is None:
+            return None
+        parts = {
+            "slack": plan.slack_penalty,
+            "scarcity": plan.scarcity_penalty,
+            "future_conflict": plan.future_conflict_penalty,
+        }
+        top = max(parts, key=lambda k: parts[k])
+        return {
+            "dominant": top if parts[top] > 0 else "unknown",
+            "slack": round(plan.slack_penalty, 4),
+            "scarcity": round(plan.scarcity_penalty, 4),
+            "futureConflict": round(plan.future_conflict_penalty, 4),
+        }
+
+    def _flags(self) -> dict[str, bool]:
+        cfg = self.config
+        return {
+            "selectorScoring": True,
+            "opsMetrics": False,
+            "plannerTimePruning": cfg.time_pruning,
+            "adjacencyUndirected": cfg.adjacency_undirected,
+            "holdsStrictConflicts": cfg.holds_strict_conflicts,
+            "allocatorFailHard": cfg.service_fail_hard,
+            "selectorLookahead": cfg.lookahead_enabled,
+        }
+
+    def _capped_candidates(self, plans: list[ScoredPlan]) -> tuple[list[ScoredPlan], int, int]:
+        """Apply the §7.7 output limits: per-slack bucket for combinations, evaluation cap, list cap."""
+        cfg = self.config
+        per_slack: dict[int, int] = {}
+        out: list[ScoredPlan] = []
+        bucket = limit = 0
+        for p in plans:
+            if p.shape.size > 1:
+                if per_slack.get(p.slack, 0) >= cfg.max_plans_per_slack:
+                    bucket += 1
+                    continue
+                per_slack[p.slack] = per_slack.get(p.slack, 0) + 1
+            if len(out) >= min(cfg.decision_candidate_limit, cfg.max_combination_evaluations):
+                limit += 1
+                continue
+            out.append(p)
+        return out, bucket, limit
+
+    def _decision(
+        self,
+        ctx: _Ctx,
+        plan: ScoredPlan | None,
+        skip: PlannedSkip | None,
+        best: ScoredPlan | None,
+        planner: str,
+        stamp: str,
+    ) -> dict[str, Any]:
+        cfg = self.config
+        window = ctx.window
+        overrun_or_invalid = ctx.error is not None
+        if plan is not None:
+            shown = [p for p in ctx.considered if not p.shape.mask & self._final_busy(ctx.pos)]
+            if not any(p.shape.mask == plan.shape.mask for p in shown):
+                shown = [plan, *shown]
+        elif skip is not None and skip.reason_code == CONFLICTS_EXISTING:
+            shown = ctx.plans
+        else:
+            shown = []
+        candidates, bucket_skips, limit_skips = self._capped_candidates(shown)
+        summaries = [self._summary(p) for p in candidates]
+        snapshot = None
+        if plan is not None:
+            chosen = set(plan.shape.indices)
+            remaining = [i for i in self.floor.eligible(ctx.party) if i not in chosen]
+            snapshot = {
+                "totalCandidates": ctx.eligible_count,
+                "remainingAfterSelection": len(remaining),
+                "remainingTables": [
+                    {
+                        "id": self.floor.tables[i].id,
+                        "tableNumber": self.floor.tables[i].number,
+                        "capacity": self.floor.tables[i].capacity,
+                    }
+                    for i in remaining
+                ],
+            }
+        planner_config = None
+        diagnostics = None
+        if not overrun_or_invalid:
+            demand = ctx.demand
+            stats = ctx.stats
+            planner_config = {
+                "combinationEnabled": ctx.combinations,
+                "requireAdjacency": ctx.require_adjacency,
+                "adjacencyRequiredGlobally": cfg.require_adjacency,
+                "adjacencyMinPartySize": cfg.adjacency_min_party_size,
+                "adjacencyMode": self.mode,
+                "kMax": cfg.effective_k_max,
+                "bucketLimit": cfg.max_plans_per_slack,
+                "evaluationLimit": cfg.max_combination_evaluations,
+                "maxOverage": cfg.max_overage,
+                "maxTables": cfg.max_tables,
+                "weights": {
+                    "overage": 5,
+                    "tableCount": 3,
+                    "fragmentation": 2,
+                    "zoneBalance": 4,
+                    "adjacencyCost": 1,
+                    "scarcity": self.weights.scarcity,
+                },
+                "featureFlags": self._flags(),
+                "serviceFallback": {
+                    "used": bool(window and window.used_fallback),
+                    "service": window.service_key if window and window.used_fallback else None,
+                },
+                "demandMultiplier": demand.multiplier if demand else 1.0,
+                "demandRule": demand.rule if demand else None,
+                "lookahead": {
+                    "enabled": cfg.lookahead_enabled,
+                    "windowMinutes": cfg.lookahead_window_minutes,
+                    "penaltyWeight": self.penalty_weight,
+                    "penaltySource": self.penalty_source,
+                },
+                "strategicConfig": self.weights.telemetry(),
+                "window": {
+                    "service": window.service.name if window else None,
+                    "clamped": bool(window and window.clamped),
+                    "overrunAllowed": bool(window and window.overrun_allowed),
+                    "extendedToBookingEnd": bool(window and window.extended_to_booking_end),
+                },
+            }
+            skipped_counts = dict(stats.skipped) if stats else {}
+            skipped_counts["bucket"] = skipped_counts.get("bucket", 0) + bucket_skips
+            skipped_counts["limit"] = skipped_counts.get("limit", 0) + limit_skips
+            diagnostics = {
+                "singlesConsidered": stats.singles_considered if stats else 0,
+                "combinationsEnumerated": stats.combinations_enumerated if stats else 0,
+                "combinationsAccepted": stats.combinations_accepted if stats else 0,
+                "skipped": skipped_counts,
+                "limits": {
+                    "kMax": stats.k_max if stats else cfg.effective_k_max,
+                    "maxPlansPerSlack": cfg.max_plans_per_slack,
+                    "maxCombinationEvaluations": cfg.max_combination_evaluations,
+                },
+                "totals": {
+                    "enumerated": (stats.singles_considered + stats.combinations_enumerated) if stats else 0,
+                    "accepted": len(ctx.plans),
+                },
+                "performance": {"plannerMs": round(ctx.planner_ms, 3), "tables": len(self.floor.tables)},
+                "lookahead": ctx.lookahead
+                or {
+                    "enabled": cfg.lookahead_enabled,
+                    "evaluationMs": 0,
+                    "futureBookingsConsidered": 0,
+                    "penalizedPlans": 0,
+                    "totalPenalty": 0,
+                    "windowMinutes": cfg.lookahead_window_minutes,
+                    "conflicts": [],
+                },
+                "timePruning": {
+                    "prunedByTime": 0,
+                    "candidatesAfterTimePrune": ctx.eligible_count,
+                    "pruned_by_time": 0,
+                    "candidates_after_time_prune": ctx.eligible_count,
+                },
+            }
+            if cfg.time_pruning:
+                pruned = len(self.floor.eligible(ctx.party)) - ctx.eligible_count
+                diagnostics["timePruning"]["prunedByTime"] = pruned
+                diagnostics["timePruning"]["pruned_by_time"] = pruned
+        timing = {"totalMs": round(ctx.planner_ms, 2)}
+        if ctx.planner_ms > 0:
+            timing["plannerMs"] = round(ctx.planner_ms, 2)
+        selected_or_best = plan or best
+        return {
+            "type": "capacity.selector",
+            "timestamp": stamp,
+            "restaurantId": self.day.restaurant_id,
+            "bookingId": ctx.booking.id,
+            "partySize": ctx.party,
+            "window": {"start": iso_utc(window.block_start), "end": iso_utc(window.block_end)}
+            if window
+            else None,
+            "selected": self._summary(plan) if plan is not None else None,
+            "candidates": summaries,
+            "topCandidates": summaries,
+            "skipReason": skip.reason if skip else None,
+            "reasonCode": skip.reason_code if skip else None,
+            "rejectionClassification": skip.classification if skip else None,
+            "strategicPenalties": self._penalties(selected_or_best),
+            "durationMs": round(ctx.planner_ms, 2),
+            "featureFlags": self._flags(),
+            "timing": timing,
+            "plannerConfig": planner_config,
+            "diagnostics": diagnostics,
+            "availabilitySnapshot": snapshot,
+            "planner": planner,
+            "plannerStage": self.stage_of[ctx.pos] if plan is not None else None,
+        }
+
+
+def plan_day(
+    day: DayInput,
+    config: AllocatorConfig | None = None,
+    weights: StrategicWeights | None = None,
+    options: PlannerOptions | None = None,
+) -> DayPlan:
+    """Plan one restaurant's service date. Pure: no I/O, deterministic for the same input unless
+    the optimiser's wall-clock budget runs out (reported in `DayPlan.optimiser`)."""
+    return DayPlanner(day, config, weights, options).plan()
