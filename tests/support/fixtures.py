@@ -105,3 +105,88 @@ def strategic_configs_legacy_sql(
 def strategic_configs_absent_sql() -> str:
     """Fixture B3: the table does not exist at all (before 0005 the numeric shape was never migrated)."""
     return "DROP TABLE IF EXISTS public.strategic_configs;\n" + strategic_configs_forget_history_sql()
+
+
+# --------------------------------------------------------------------------------------------------
+# merge groups and overlaps (fixtures A, A2, D, D2, D3, B4, F1, F2; revisions 0002/0003 and pre-flight)
+# --------------------------------------------------------------------------------------------------
+FORGET_HISTORY_SQL = (
+    "DROP TABLE IF EXISTS public.capacity_alembic_version;\nDROP TABLE IF EXISTS public.capacity_schema_ledger;"
+)
+
+# §2.8 "shapes seen in the wild"
+SHAPE_A = (
+    "allocations_resource_window_excl",
+    'EXCLUDE USING gist (resource_type WITH =, resource_id WITH =, "window" WITH &&) DEFERRABLE INITIALLY DEFERRED',
+)
+SHAPE_B = (
+    "allocations_no_overlap",
+    'EXCLUDE USING gist (resource_type WITH =, resource_id WITH =, "window" WITH &&) WHERE (NOT shadow) '
+    "DEFERRABLE INITIALLY IMMEDIATE",
+)
+SHAPE_D = ("allocations_no_overlap", 'EXCLUDE USING gist (resource_id WITH =, "window" WITH &&) WHERE (shadow = false)')
+
+
+def fixture_a_sql(*, forget_history: bool = True) -> str:
+    """Fixture A: booking_table_assignments without merge_group_id (shape of schema.sql@87a741f): no column,
+    no FK, no index (the view over the column goes first)."""
+    sql = """DROP VIEW IF EXISTS public.merge_group_members_v;
+ALTER TABLE public.booking_table_assignments DROP COLUMN merge_group_id;"""
+    return sql + ("\n" + FORGET_HISTORY_SQL if forget_history else "")
+
+
+def fixture_a2_sql(*, fk_target: str = "allocations(id) ON DELETE SET NULL") -> str:
+    """Fixture A2: as A, then the column and an FK of the expected name added by hand (the original
+    migration run manually). ``fk_target`` lets a test give that FK another shape (drift)."""
+    return (
+        fixture_a_sql(forget_history=False)
+        + f"""
+ALTER TABLE public.booking_table_assignments ADD COLUMN merge_group_id uuid;
+ALTER TABLE public.booking_table_assignments ADD CONSTRAINT booking_table_assignments_merge_group_id_fkey
+    FOREIGN KEY (merge_group_id) REFERENCES public.{fk_target};
+"""
+        + FORGET_HISTORY_SQL
+    )
+
+
+def replace_overlap_constraint_sql(shape: tuple[str, str] | None, *, redundant_index: bool = False) -> str:
+    """Drop the target allocations_no_overlap and (optionally) put an older shape in its place."""
+    parts = ["ALTER TABLE public.allocations DROP CONSTRAINT IF EXISTS allocations_no_overlap;"]
+    if shape is not None:
+        parts.append(f"ALTER TABLE public.allocations ADD CONSTRAINT {shape[0]} {shape[1]};")
+    if redundant_index:
+        parts.append('CREATE INDEX allocations_resource_window_idx ON public.allocations USING gist (resource_id, "window");')
+    return "\n".join(parts)
+
+
+def allocation_sql(
+    alloc_id: str, restaurant: str, booking: str | None, resource: str, start: str, end: str,
+    *, shadow: bool = False, resource_type: str = "table",
+) -> str:
+    """One allocations row; ``start``/``end`` are timestamptz literals."""
+    booking_sql = "NULL" if booking is None else f"'{booking}'"
+    return (
+        'INSERT INTO public.allocations (id, restaurant_id, booking_id, resource_type, resource_id, "window", shadow) '
+        f"VALUES ('{alloc_id}', '{restaurant}', {booking_sql}, '{resource_type}', '{resource}', "
+        f"tstzrange('{start}', '{end}', '[)'), {str(shadow).lower()});"
+    )
+
+
+def bypass_deferred_checks_sql(statements: str) -> str:
+    """Run ``statements`` with replica-mode triggers, so a *deferred* exclusion constraint's recheck does not
+    fire — how rows that an old constraint would reject get into a fixture (superuser only)."""
+    return f"SET session_replication_role = replica;\n{statements}\nSET session_replication_role = origin;"
+
+
+def duplicate_scope_sql(restaurant: str, ids: tuple[str, str]) -> str:
+    """Fixture B4: two strategic_configs rows for one restaurant (the scope key goes first)."""
+    return (
+        "ALTER TABLE public.strategic_configs DROP CONSTRAINT IF EXISTS strategic_configs_restaurant_id_key;\n"
+        + "\n".join(f"INSERT INTO public.strategic_configs (id, restaurant_id) VALUES ('{i}', '{restaurant}');" for i in ids)
+    )
+
+
+def version_rows_sql(*versions: str) -> str:
+    """Fixtures F1/F2: the version table holds exactly these rows (the ledger is kept)."""
+    values = ", ".join(f"('{v}')" for v in versions)
+    return f"DELETE FROM public.capacity_alembic_version;\nINSERT INTO public.capacity_alembic_version (version_num) VALUES {values};"
