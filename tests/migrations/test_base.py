@@ -191,6 +191,14 @@ CREATE TABLE bookings (
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now()
 );
+-- the original's session-scoped, 1-argument tenant setter (20251107094000)
+CREATE FUNCTION public.set_restaurant_context(p_restaurant_id uuid) RETURNS uuid
+LANGUAGE plpgsql SECURITY DEFINER AS $fn$
+BEGIN
+    PERFORM set_config('app.restaurant_id', p_restaurant_id::text, false);
+    RETURN p_restaurant_id;
+END
+$fn$;
 INSERT INTO restaurants (id, name, slug, timezone) VALUES
     ('00000000-0000-0000-0000-00000000000a', 'A', 'a', 'Europe/Paris'),
     ('00000000-0000-0000-0000-00000000000b', 'B', 'b', '  ');
@@ -247,6 +255,15 @@ def test_adoption_adds_missing_columns_and_keeps_rows_and_extras(adopted_db: str
     # Adoption does not recreate the optional capacity rules table.
     assert pg.run(adopted_db, "SELECT to_regclass('public.restaurant_capacity_rules')") == [(None,)]
     assert pg.run(adopted_db, "SELECT action FROM capacity_schema_ledger WHERE object_kind = 'mode'") == [("adopted",)]
+    # The 1-argument overload is gone (saved in the ledger), only the 2-argument form remains.
+    assert pg.run(adopted_db, "SELECT to_regprocedure('public.set_restaurant_context(uuid)')") == [(None,)]
+    assert pg.run(adopted_db, "SELECT count(*) FROM pg_proc WHERE proname = 'set_restaurant_context'") == [(1,)]
+    saved = pg.run(
+        adopted_db,
+        "SELECT action, previous_definition FROM capacity_schema_ledger "
+        "WHERE object_kind = 'function' AND object_name = 'public.set_restaurant_context(uuid)'",
+    )
+    assert saved[0][0] == "replaced" and "set_config('app.restaurant_id', p_restaurant_id::text, false)" in saved[0][1]
 
     with ddl_audit(adopted_db) as audit:
         _rerun_base(adopted_db)
