@@ -8,8 +8,10 @@ Read-only (the checks run in a READ ONLY transaction). Three parts:
   owns. It is committed as ``service/schema/manifest.json``; regenerate it after changing a revision with
 
       uv run python -m service.schema.doctor --write-manifest postgresql://postgres@127.0.0.1:5432/<db at head>
+      uv run python -m service.schema.doctor --write-manifest --fresh postgresql://postgres@127.0.0.1:5432/postgres
 
-  (``tests/migrations/test_doctor.py::test_manifest_is_fresh`` fails while the committed file is stale);
+  (the second form builds a scratch database at head from this checkout and drops it afterwards;
+  ``tests/migrations/test_doctor.py::test_manifest_is_fresh`` fails while the committed file is stale);
 - :func:`diagnose` — every finding of §6.3, and :func:`readiness_findings` — the cheap subset ``/readyz`` runs.
 
 Normalisation (so the manifest built on PostgreSQL 15 equals the one built on 18 and an adopted database
@@ -24,6 +26,16 @@ when the role was *not* named explicitly, a superuser / owner / BYPASSRLS findin
 ``info`` (``runtime_role_bypasses_rls``, hint: pass ``--runtime-role``); when it was named, it is an
 ``error``. :func:`readiness_findings` runs on the service's own connection, so there it is always an
 ``error`` (acceptance case 32).
+
+**Severities §6.3 leaves open (decisions).** Errors: a missing/mismatched policy or RLS switched off on
+an owned table, a permissive ``USING (true)`` service-role policy on an *owned* table (OR-combined, it
+voids the tenant policies; on co-owned tables it is the §6.3 warning), missing EXECUTE / service_role
+table grants, constraint shape drift of PK/UNIQUE/EXCLUDE/FK. Warnings: missing plain index, trigger
+missing or different, CHECK shape drift, grants to anon, EXECUTE for PUBLIC on a SECURITY DEFINER
+function. Info: default-expression differences, a co-owned column stricter (NOT NULL) than our copy,
+columns/constraints catalog.py exempts on adoption, an adopted updated_at trigger under another name.
+While ``strategic_configs`` is not in its 0005 shape, errors on its sub-objects are lowered to warnings
+(the allocator keeps serving on defaults, strategic-config.md §3.5).
 """
 
 from __future__ import annotations
@@ -807,9 +819,14 @@ class _Diagnosis:
             table = lp["table"]
             if key in self.m["policies"] or table not in self.m["tables"]:
                 continue
-            wide_open = lp["permissive"] and lp["using"] in ("true", None) and (
-                "service_role" in lp["roles"] or "public" in lp["roles"])
-            if wide_open and lp["using"] == "true":
+            exprs = (lp["using"], lp["with_check"])
+            wide_open = (
+                lp["permissive"]
+                and any(e == "true" for e in exprs)
+                and all(e in ("true", None) for e in exprs)
+                and ("service_role" in lp["roles"] or "public" in lp["roles"])
+            )
+            if wide_open:
                 # Permissive policies are OR-ed: one USING (true) voids every tenant policy on the table.
                 sev = "warning" if table in CO_OWNED_TABLES else "error"
                 self.add("permissive_service_policy", sev, key, "tenant-scoped policies only", "USING (true)",
@@ -1085,10 +1102,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("url", help="postgresql:// URL")
     parser.add_argument("--write-manifest", action="store_true",
                         help="the URL is a greenfield database at head: write service/schema/manifest.json from it")
+    parser.add_argument("--fresh", action="store_true",
+                        help="with --write-manifest: the URL is an admin URL; build a scratch database at head "
+                             "from this checkout, write the manifest from it, drop it")
     parser.add_argument("--format", choices=["text", "json"], default="text")
     parser.add_argument("--fail-on", choices=list(SEVERITIES), default="error")
     parser.add_argument("--runtime-role", default=None)
     args = parser.parse_args(argv)
+    if args.write_manifest and args.fresh:
+        return _write_manifest_fresh(args.url)
     try:
         conn = psycopg.connect(args.url, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
@@ -1102,6 +1124,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         findings = diagnose(conn, runtime_role=args.runtime_role)
     print(render_json(findings) if args.format == "json" else render_text(findings))
     return exit_code(findings, args.fail_on)
+
+
+def _write_manifest_fresh(admin_url: str) -> int:
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    from service.schema import migrate
+
+    name = f"capacity_manifest_{uuid.uuid4().hex[:10]}"
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        migrate.upgrade(url, "head")
+        with psycopg.connect(url, autocommit=True) as conn:
+            MANIFEST_PATH.write_text(manifest_text(build_manifest(conn)))
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    print(f"wrote {MANIFEST_PATH}")
+    return 0
 
 
 if __name__ == "__main__":
