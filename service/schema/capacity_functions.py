@@ -13,14 +13,10 @@ from pathlib import Path
 from service.schema import catalog
 from service.schema.ddl import (
     LEDGER,
-    MODE_EXPR,
-    MODE_GREENFIELD,
     Function,
     do_block,
     dollar,
     ensure_constraint,
-    ensure_grants,
-    ensure_rls,
     ensure_table,
     ledger_insert,
     lit,
@@ -28,6 +24,7 @@ from service.schema.ddl import (
     regclass,
     validate,
 )
+from service.schema.security import table_security_sql
 
 REVISION = "0004_capacity_functions"
 SQL_DIR = Path(__file__).resolve().parent / "sql" / "functions"
@@ -295,13 +292,7 @@ def ensure_capacity_rules_sql() -> str:
 
 
 def _capacity_rules_access() -> str:
-    """updated_at trigger, RLS, tenant policy and grants as the base revision gives them in greenfield."""
-    policy = "Tenant service role can manage capacity rules"
-    create_policy = (
-        f'CREATE POLICY "{policy}" ON public.restaurant_capacity_rules FOR ALL TO service_role '
-        "USING (restaurant_id = public.require_restaurant_context()) "
-        "WITH CHECK (restaurant_id = public.require_restaurant_context())"
-    )
+    """updated_at trigger, RLS/policies/grants as revision 0001 gives them, and the owner of its siblings."""
     trigger = (
         "CREATE TRIGGER restaurant_capacity_rules_updated_at BEFORE UPDATE ON public.restaurant_capacity_rules "
         "FOR EACH ROW EXECUTE FUNCTION public.set_updated_at()"
@@ -315,18 +306,16 @@ IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = {regclass('restaurant_ca
    AND to_regprocedure('public.set_updated_at()') IS NOT NULL THEN
     EXECUTE {dollar(trigger, 'ddl')};
 END IF;
-IF NOT EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = {regclass('restaurant_capacity_rules')})
-   AND to_regprocedure('public.require_restaurant_context()') IS NOT NULL
-   AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'service_role') THEN
-    EXECUTE {dollar(create_policy, 'ddl')};
-END IF;
-IF {MODE_EXPR} = {lit(MODE_GREENFIELD)} AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'capacity_owner')
-   AND (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = {regclass('restaurant_capacity_rules')}) <> 'capacity_owner' THEN
-    EXECUTE 'ALTER TABLE public.restaurant_capacity_rules OWNER TO capacity_owner';
-END IF;"""
+-- Same owner as the rest of the capacity tables (capacity_owner in greenfield): the security definer
+-- functions run as that owner and must see every rule row (RLS does not apply to a table's owner).
+SELECT pg_get_userbyid(relowner) INTO v_owner FROM pg_class WHERE oid = {regclass('allocations')};
+IF v_owner IS NOT NULL
+   AND (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = {regclass('restaurant_capacity_rules')}) <> v_owner THEN
+    EXECUTE format('ALTER TABLE public.restaurant_capacity_rules OWNER TO %I', v_owner);
+END IF;""",
+        declare="    v_owner name;",
     )
     return "\n".join([
-        ensure_rls("restaurant_capacity_rules"),
+        table_security_sql(ENSURE_CAPACITY_RULES_REVISION, "restaurant_capacity_rules"),
         access,
-        ensure_grants("restaurant_capacity_rules", "service_role", ["SELECT", "INSERT", "UPDATE", "DELETE"]),
     ])

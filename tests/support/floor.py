@@ -12,6 +12,8 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
+import psycopg
+
 from tests.support import pg
 
 SERVICE_DATE = dt.date(2031, 6, 13)
@@ -36,22 +38,23 @@ class Floor:
 def seed_floor(url: str) -> Floor:
     ids = {k: uuid.uuid4() for k in ("restaurant", "zone", "other_zone", "t1", "t2", "t3", "t4", "dinner", "b1", "b2")}
     suffix = ids["restaurant"].hex[:8]
-    pg.run(
-        url,
-        """
-        INSERT INTO restaurants (id, name, slug, timezone) VALUES (%(restaurant)s, 'R', %(slug)s, %(tz)s);
-        INSERT INTO zones (id, restaurant_id, name) VALUES (%(zone)s, %(restaurant)s, 'Z'), (%(other_zone)s, %(restaurant)s, 'Y');
-        INSERT INTO table_inventory (id, restaurant_id, zone_id, table_number, capacity, category, mobility) VALUES
+    params = {**ids, "slug": f"r-{suffix}", "tz": TIMEZONE}
+    statements = [
+        "INSERT INTO restaurants (id, name, slug, timezone) VALUES (%(restaurant)s, 'R', %(slug)s, %(tz)s)",
+        "INSERT INTO zones (id, restaurant_id, name) VALUES (%(zone)s, %(restaurant)s, 'Z'),"
+        " (%(other_zone)s, %(restaurant)s, 'Y')",
+        """INSERT INTO table_inventory (id, restaurant_id, zone_id, table_number, capacity, category, mobility) VALUES
             (%(t1)s, %(restaurant)s, %(zone)s, 'T1', 2, 'dining', 'movable'),
             (%(t2)s, %(restaurant)s, %(zone)s, 'T2', 4, 'dining', 'movable'),
             (%(t3)s, %(restaurant)s, %(zone)s, 'T3', 4, 'dining', 'movable'),
-            (%(t4)s, %(restaurant)s, %(other_zone)s, 'T4', 4, 'dining', 'movable');
-        INSERT INTO table_adjacencies (table_a, table_b) VALUES (%(t2)s, %(t3)s);
-        INSERT INTO restaurant_service_periods (id, restaurant_id, name, start_time, end_time, booking_option)
-            VALUES (%(dinner)s, %(restaurant)s, 'Dinner', '17:00', '23:00', 'dinner');
-        """,
-        {**ids, "slug": f"r-{suffix}", "tz": TIMEZONE},
-    )
+            (%(t4)s, %(restaurant)s, %(other_zone)s, 'T4', 4, 'dining', 'movable')""",
+        "INSERT INTO table_adjacencies (table_a, table_b) VALUES (%(t2)s, %(t3)s)",
+        "INSERT INTO restaurant_service_periods (id, restaurant_id, name, start_time, end_time, booking_option)"
+        " VALUES (%(dinner)s, %(restaurant)s, 'Dinner', '17:00', '23:00', 'dinner')",
+    ]
+    with psycopg.connect(url) as conn:
+        for stmt in statements:
+            conn.execute(stmt, params)
     add_booking(url, ids["restaurant"], 2, "18:00", "20:00", booking_id=ids["b1"])
     add_booking(url, ids["restaurant"], 4, "18:30", "20:30", booking_id=ids["b2"])
     return Floor(**ids)
@@ -83,3 +86,42 @@ def add_booking(
          "status": status, "ref": f"REF-{booking_id.hex[:8]}"},
     )
     return booking_id
+
+
+def commit(
+    url: str,
+    booking: uuid.UUID,
+    tables: list[uuid.UUID],
+    *,
+    adjacency: bool = False,
+    key: str | None = None,
+    window: tuple[dt.datetime, dt.datetime] | None = None,
+    settings: dict[str, str] | None = None,
+    notices: list[str] | None = None,
+    rollback: bool = False,
+) -> list[tuple]:
+    """Call the commit in its own transaction (``settings`` applied with SET LOCAL semantics first).
+
+    Returns (table_id, start_at, end_at, merge_group_id) rows ordered by table id; raises psycopg errors.
+    ``notices`` collects server messages (set client_min_messages = log to see LOG lines).
+    """
+    start, end = window or (None, None)
+    with psycopg.connect(url) as conn:
+        if notices is not None:
+            conn.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
+        with conn.cursor() as cur:
+            for name, value in (settings or {}).items():
+                cur.execute("SELECT set_config(%s, %s, true)", (name, value))
+            cur.execute(
+                "SELECT table_id, start_at, end_at, merge_group_id"
+                " FROM assign_tables_atomic_v2(%s, %s, %s, %s, NULL, %s, %s) ORDER BY table_id",
+                (booking, list(tables), key, adjacency, start, end),
+            )
+            rows = cur.fetchall()
+        if rollback:
+            conn.rollback()
+    return rows
+
+
+def count(url: str, sql: str, params: tuple | dict | None = None) -> int:
+    return pg.run(url, sql, params)[0][0]

@@ -1,0 +1,270 @@
+"""assign_tables_atomic_v2 at head — schema.md §7 cases 17–25, and assign_tables_first_fit (§3.4)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import psycopg
+import pytest
+from psycopg import errors
+
+from tests.support import pg
+from tests.support.floor import add_booking, commit, count, seed_floor
+
+SIG_7 = "public.assign_tables_atomic_v2(uuid, uuid[], text, boolean, uuid, timestamptz, timestamptz)"
+
+
+def _allocations(url: str, booking: uuid.UUID) -> list[tuple]:
+    return pg.run(
+        url,
+        "SELECT id, resource_type, resource_id, shadow FROM allocations WHERE booking_id = %s ORDER BY resource_type, resource_id",
+        (booking,),
+    )
+
+
+def _assignments(url: str, booking: uuid.UUID) -> list[tuple]:
+    return pg.run(
+        url,
+        "SELECT table_id, allocation_id, merge_group_id FROM booking_table_assignments WHERE booking_id = %s ORDER BY table_id",
+        (booking,),
+    )
+
+
+def test_17_single_table_commit(head_db: str) -> None:
+    f = seed_floor(head_db)
+    rows = commit(head_db, f.b1, [f.t1])
+
+    assert [(r[0], r[3]) for r in rows] == [(f.t1, None)]
+    start_at, end_at = pg.run(head_db, "SELECT start_at, end_at FROM bookings WHERE id = %s", (f.b1,))[0]
+    assert (rows[0][1], rows[0][2]) == (start_at, end_at)
+    allocs = _allocations(head_db, f.b1)
+    assert [(a[1], a[2], a[3]) for a in allocs] == [("table", f.t1, False)]
+    assert _assignments(head_db, f.b1) == [(f.t1, allocs[0][0], None)]
+    assert pg.run(head_db, "SELECT assigned_zone_id FROM bookings WHERE id = %s", (f.b1,)) == [(f.zone,)]
+    # The service date is in the future: the table is not reserved now.
+    assert pg.run(head_db, "SELECT status::text FROM table_inventory WHERE id = %s", (f.t1,)) == [("available",)]
+
+
+def test_17_table_reserved_while_now_is_inside_the_window(head_db: str) -> None:
+    f = seed_floor(head_db)
+    now = pg.run(head_db, "SELECT now()")[0][0]
+    commit(head_db, f.b2, [f.t2], window=(now - dt.timedelta(hours=1), now + dt.timedelta(hours=1)))
+    assert pg.run(head_db, "SELECT status::text FROM table_inventory WHERE id = %s", (f.t2,)) == [("reserved",)]
+
+    # Releasing the allocation makes it available again (trg_allocations_refresh).
+    pg.run(head_db, "DELETE FROM booking_table_assignments WHERE booking_id = %s", (f.b2,))
+    pg.run(head_db, "DELETE FROM allocations WHERE booking_id = %s", (f.b2,))
+    assert pg.run(head_db, "SELECT status::text FROM table_inventory WHERE id = %s", (f.t2,)) == [("available",)]
+
+
+def test_18_merged_commit_with_adjacency(head_db: str) -> None:
+    f = seed_floor(head_db)
+    rows = commit(head_db, f.b2, [f.t3, f.t2, f.t3], adjacency=True)
+
+    assert sorted(r[0] for r in rows) == sorted([f.t2, f.t3])
+    merge_ids = {r[3] for r in rows}
+    assert len(merge_ids) == 1 and None not in merge_ids
+    (mg,) = merge_ids
+    groups = pg.run(
+        head_db,
+        "SELECT id, resource_id, shadow FROM allocations WHERE booking_id = %s AND resource_type = 'merge_group'",
+        (f.b2,),
+    )
+    assert groups == [(mg, mg, False)]
+    assert count(head_db, "SELECT count(*) FROM allocations WHERE booking_id = %s AND resource_type = 'table'", (f.b2,)) == 2
+    assert all(a[1] is not None and a[2] == mg for a in _assignments(head_db, f.b2))
+    members = pg.run(
+        head_db, "SELECT table_id FROM merge_group_members_v WHERE merge_group_id = %s ORDER BY table_id", (mg,)
+    )
+    assert [m[0] for m in members] == sorted([f.t2, f.t3])
+
+
+def test_19_merged_commit_without_edge_writes_nothing(head_db: str) -> None:
+    f = seed_floor(head_db)
+    with pytest.raises(errors.CheckViolation, match="not adjacent"):
+        commit(head_db, f.b2, [f.t1, f.t2], adjacency=True)
+    assert _allocations(head_db, f.b2) == []
+    assert _assignments(head_db, f.b2) == []
+    assert pg.run(head_db, "SELECT assigned_zone_id FROM bookings WHERE id = %s", (f.b2,)) == [(None,)]
+
+
+def test_20_overlapping_commit_is_allocations_no_overlap(head_db: str) -> None:
+    f = seed_floor(head_db)
+    commit(head_db, f.b1, [f.t2])
+    with pytest.raises(errors.RaiseException) as exc:
+        commit(head_db, f.b2, [f.t2])
+    assert exc.value.sqlstate == "P0001"
+    assert exc.value.diag.message_primary == "allocations_no_overlap"
+    assert _allocations(head_db, f.b2) == []
+    assert _assignments(head_db, f.b2) == []
+
+
+def test_21_idempotency_key(head_db: str) -> None:
+    f = seed_floor(head_db)
+    first = commit(head_db, f.b1, [f.t1], key="key-1")
+    before = pg.run(
+        head_db,
+        "SELECT xmin::text, updated_at FROM booking_table_assignments WHERE booking_id = %s "
+        "UNION ALL SELECT xmin::text, updated_at FROM allocations WHERE booking_id = %s",
+        (f.b1, f.b1),
+    )
+    second = commit(head_db, f.b1, [f.t1], key="key-1")
+    after = pg.run(
+        head_db,
+        "SELECT xmin::text, updated_at FROM booking_table_assignments WHERE booking_id = %s "
+        "UNION ALL SELECT xmin::text, updated_at FROM allocations WHERE booking_id = %s",
+        (f.b1, f.b1),
+    )
+    assert second == first
+    assert after == before  # no row rewritten
+    assert count(head_db, "SELECT count(*) FROM booking_assignment_idempotency WHERE booking_id = %s", (f.b1,)) == 1
+    hash_ = pg.run(head_db, "SELECT table_set_hash FROM booking_assignment_idempotency WHERE booking_id = %s", (f.b1,))
+    assert hash_ == [(pg.run(head_db, "SELECT md5(%s::text)", (str(f.t1),))[0][0],)]
+
+    with pytest.raises(psycopg.Error) as exc:
+        commit(head_db, f.b1, [f.t2], key="key-1")
+    assert exc.value.sqlstate == "P0003"
+
+
+def _hold(url: str, f, booking: uuid.UUID | None, table: uuid.UUID) -> uuid.UUID:
+    hold = uuid.uuid4()
+    params = {"h": hold, "r": f.restaurant, "b": booking, "z": f.zone, "b1": f.b1, "t": table}
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "INSERT INTO table_holds (id, restaurant_id, booking_id, zone_id, start_at, end_at, expires_at)"
+            " SELECT %(h)s, %(r)s, %(b)s, %(z)s, b1.start_at, b1.end_at, now() + interval '1 day'"
+            " FROM bookings b1 WHERE b1.id = %(b1)s",
+            params,
+        )
+        conn.execute("INSERT INTO table_hold_members (hold_id, table_id) VALUES (%(h)s, %(t)s)", params)
+    return hold
+
+
+def test_22_hold_of_another_booking_blocks(head_db: str) -> None:
+    f = seed_floor(head_db)
+    _hold(head_db, f, f.b2, f.t1)
+    with pytest.raises(errors.RaiseException, match="Hold conflict"):
+        commit(head_db, f.b1, [f.t1])
+    assert _assignments(head_db, f.b1) == []
+
+
+def test_22_own_hold_becomes_the_real_allocation(head_db: str) -> None:
+    f = seed_floor(head_db)
+    _hold(head_db, f, f.b1, f.t1)
+    shadow = _allocations(head_db, f.b1)
+    assert [(a[1], a[2], a[3]) for a in shadow] == [("table", f.t1, True)]
+
+    commit(head_db, f.b1, [f.t1])
+    assert _allocations(head_db, f.b1) == [(shadow[0][0], "table", f.t1, False)]
+    assert _assignments(head_db, f.b1) == [(f.t1, shadow[0][0], None)]
+
+
+def test_22_unowned_hold_blocks_and_expired_hold_does_not(head_db: str) -> None:
+    f = seed_floor(head_db)
+    hold = _hold(head_db, f, None, f.t1)
+    with pytest.raises(errors.RaiseException, match="Hold conflict"):
+        commit(head_db, f.b1, [f.t1])
+    pg.run(head_db, "UPDATE table_holds SET expires_at = now() - interval '1 minute' WHERE id = %s", (hold,))
+    assert len(commit(head_db, f.b1, [f.t1])) == 1
+
+
+def test_23_zone_lock(head_db: str) -> None:
+    f = seed_floor(head_db)
+    commit(head_db, f.b1, [f.t1])
+    with pytest.raises(errors.CheckViolation):
+        commit(head_db, f.b1, [f.t4])
+    assert [a[0] for a in _assignments(head_db, f.b1)] == [f.t1]
+
+
+def test_23_zone_lock_from_existing_assignments(head_db: str) -> None:
+    """Existing assignment rows in another zone refuse the commit even when assigned_zone_id is NULL."""
+    f = seed_floor(head_db)
+    commit(head_db, f.b1, [f.t1])
+    pg.run(head_db, "UPDATE bookings SET assigned_zone_id = NULL WHERE id = %s", (f.b1,))
+    with pytest.raises(errors.CheckViolation, match="another zone"):
+        commit(head_db, f.b1, [f.t4])
+
+
+def test_24_five_positional_arguments(head_db: str) -> None:
+    f = seed_floor(head_db)
+    rows = pg.run(
+        head_db,
+        "SELECT table_id, start_at, end_at, merge_group_id FROM assign_tables_atomic_v2(%s, %s, NULL, false, NULL)",
+        (f.b1, [f.t1]),
+    )
+    booking = pg.run(head_db, "SELECT start_at, end_at FROM bookings WHERE id = %s", (f.b1,))[0]
+    assert rows == [(f.t1, booking[0], booking[1], None)]
+    assert count(head_db, "SELECT count(*) FROM pg_proc WHERE proname = 'assign_tables_atomic_v2'") == 1
+    assert pg.run(head_db, "SELECT to_regprocedure(%s) IS NOT NULL", (SIG_7,)) == [(True,)]
+
+
+def test_25_tenant_guard(head_db: str) -> None:
+    f = seed_floor(head_db)
+    with pytest.raises(errors.InsufficientPrivilege):
+        commit(head_db, f.b1, [f.t1], settings={"app.restaurant_id": str(uuid.uuid4())})
+    assert _assignments(head_db, f.b1) == []
+    # The booking's own restaurant as context is fine.
+    assert len(commit(head_db, f.b1, [f.t1], settings={"app.restaurant_id": str(f.restaurant)})) == 1
+
+
+def test_validation_errors(head_db: str) -> None:
+    f = seed_floor(head_db)
+    with pytest.raises(errors.CheckViolation):
+        commit(head_db, f.b1, [])
+    with pytest.raises(psycopg.Error) as exc:
+        commit(head_db, uuid.uuid4(), [f.t1])
+    assert exc.value.sqlstate == "P0002"
+    with pytest.raises(psycopg.Error) as exc:
+        commit(head_db, f.b1, [uuid.uuid4()])
+    assert exc.value.sqlstate == "P0002"
+    with pytest.raises(psycopg.Error) as exc:
+        pg.run(head_db, "SELECT * FROM assign_tables_atomic_v2(%s, %s, NULL, false, NULL, now(), NULL)", (f.b1, [f.t1]))
+    assert exc.value.sqlstate == "22023"
+    now = pg.run(head_db, "SELECT now()")[0][0]
+    with pytest.raises(psycopg.Error) as exc:
+        commit(head_db, f.b1, [f.t1], window=(now, now))
+    assert exc.value.sqlstate == "22000"
+    pg.run(head_db, "UPDATE table_inventory SET mobility = 'fixed' WHERE id = %s", (f.t3,))
+    with pytest.raises(errors.CheckViolation, match="movable"):
+        commit(head_db, f.b2, [f.t2, f.t3])
+    pg.run(head_db, "UPDATE table_inventory SET active = false WHERE id = %s", (f.t1,))
+    with pytest.raises(errors.CheckViolation, match="not active"):
+        commit(head_db, f.b1, [f.t1])
+
+
+def test_neighbouring_hour_buckets_are_locked(head_db: str) -> None:
+    """A window crossing hour boundaries holds the advisory lock of every bucket it touches."""
+    f = seed_floor(head_db)
+    with psycopg.connect(head_db) as conn, conn.cursor() as cur:
+        cur.execute("SELECT * FROM assign_tables_atomic_v2(%s, %s)", (f.b1, [f.t1]))  # 18:00–20:00 London
+        cur.execute(
+            "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+            " AND classid::int = hashtext(%s) ORDER BY 1",
+            (str(f.zone),),
+        )
+        buckets = [r[0] for r in cur.fetchall()]
+        cur.execute("SELECT (extract(epoch FROM start_at) / 3600)::bigint FROM bookings WHERE id = %s", (f.b1,))
+        first = cur.fetchone()[0]
+        conn.rollback()
+    assert buckets == [first, first + 1]
+
+
+def test_first_fit_skips_conflicting_candidates(head_db: str) -> None:
+    f = seed_floor(head_db)
+    commit(head_db, f.b1, [f.t2])
+    b3 = add_booking(head_db, f.restaurant, 4, "18:30", "20:30")
+    candidates = f'[["{f.t2}"], ["{f.t2}", "{f.t3}"], ["{f.t1}"]]'
+    rows = pg.run(
+        head_db,
+        "SELECT table_id, merge_group_id FROM assign_tables_first_fit(%s, %s::jsonb, 'k', false)",
+        (b3, candidates),
+    )
+    assert rows == [(f.t1, None)]
+    keys = pg.run(head_db, "SELECT idempotency_key FROM booking_assignment_idempotency WHERE booking_id = %s", (b3,))
+    assert keys == [("k-alt03",)]
+
+    b4 = add_booking(head_db, f.restaurant, 2, "18:00", "19:00")
+    with pytest.raises(errors.RaiseException, match="allocations_no_overlap"):
+        pg.run(head_db, "SELECT * FROM assign_tables_first_fit(%s, %s::jsonb)", (b4, f'[["{f.t1}"], ["{f.t2}"]]'))
+    assert _assignments(head_db, b4) == []
