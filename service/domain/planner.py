@@ -755,8 +755,11 @@ class DayPlanner:
         cfg = self.config
         window = ctx.window
         overrun_or_invalid = ctx.error is not None
-        if plan is not None:
-            shown = [p for p in ctx.considered if not p.shape.mask & self._final_busy(ctx.pos)]
+        if plan is not None and self.stage_of[ctx.pos] == "greedy":
+            shown = ctx.considered  # conflict-free when greedy decided, lookahead penalties included
+        elif plan is not None:
+            final_busy = self._final_busy(ctx.pos)
+            shown = [p for p in ctx.plans if not p.shape.mask & final_busy]
             if not any(p.shape.mask == plan.shape.mask for p in shown):
                 shown = [plan, *shown]
         elif skip is not None and skip.reason_code == CONFLICTS_EXISTING:
