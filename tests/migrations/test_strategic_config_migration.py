@@ -234,6 +234,8 @@ def _case20_rows() -> list[tuple[str, str, object, tuple]]:
         ({"demand_multiplier": True, "future_conflict_penalty": 100000, "colour": "blue"},
          (d("22.00"), None, d("100000.00"))),
         ({"scarcity": -4}, (d("0.00"), None, None)),
+        # two spellings of one weight: the first valid one wins, the other is reported (contract check)
+        ({"scarcity_weight": 30, "scarcity": 40, "futureConflictPenalty": None}, (d("30.00"), None, None)),
     ]
     return [
         (f"00000000-0000-4000-a000-0000000000{n + 1:02d}", f"R{n + 1}", weights, expected)
@@ -265,6 +267,8 @@ def test_legacy_json_and_text_columns_with_camel_case_keys(head_db: str, weights
     assert (cases[9][0], "invalid") in by_row  # true is not a number
     assert (cases[9][0], "unknown_key") in by_row  # "colour"
     assert (cases[10][0], "clamped") in by_row  # -4 → 0
+    [shadowed] = [i for i in report["items"] if i["id"] == cases[11][0]]  # explicit null = absent: quiet
+    assert (shadowed["kind"], shadowed["key"], shadowed["used_key"]) == ("shadowed", "scarcity", "scarcity_weight")
     for quiet in (0, 1, 2, 3, 4):  # valid values, empty object, empty string: nothing to report
         assert not [i for i in report["items"] if i["id"] == cases[quiet][0]], cases[quiet][1]
     if weights_type == "text":
@@ -546,11 +550,13 @@ def test_offline_script_adopts_fixture_b(head_db: str, tmp_path) -> None:
     script.write_text(migrate.offline_sql("head"))
     pg.run(head_db, strategic_configs_legacy_sql())
 
-    def apply() -> None:
-        subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", head_db, "-f", str(script)],
-                       check=True, capture_output=True, text=True)
+    def apply() -> str:
+        done = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", head_db, "-f", str(script)],
+                              check=True, capture_output=True, text=True)
+        return done.stderr
 
-    apply()
+    notices = apply()
+    assert f"strategic_configs back-fill: invalid row {ROW['R3']}" in notices
     values = _values(head_db)
     assert values[ROW["R2"]] == (Decimal("12.50"), None, Decimal("400.00"), 1)
     assert values[ROW["R3"]] == (Decimal("22.00"), None, None, 1)
