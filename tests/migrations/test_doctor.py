@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -18,6 +21,8 @@ from sqlalchemy.engine import make_url
 
 from service.schema import doctor, migrate
 from tests.support import pg
+
+REPO_ROOT = migrate.REPO_ROOT
 
 ALLOCATIONS_NO_OVERLAP = "allocations.allocations_no_overlap"
 
@@ -352,6 +357,35 @@ def test_adopted_updated_at_trigger_under_another_name_is_not_drift(head_db: str
     assert ("trigger_adopted_equivalent", "zones.zones_updated_at") in codes(findings, "info")
     # A missing trigger with no equivalent is still reported.
     assert codes(findings, "warning") == {("trigger_missing", "allocations.trg_allocations_refresh")}
+
+
+def cli_doctor(url: str, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAPACITY_")}
+    env["DATABASE_URL"] = url
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", "doctor", *args],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+
+
+def test_cli_doctor_exit_codes_cases_1_39_41(head_db: str) -> None:
+    # Case 1: run by the operator as the migration superuser, greenfield head passes --fail-on warning.
+    clean = cli_doctor(head_db, "--fail-on", "warning", "--format", "json")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert {f["severity"] for f in json.loads(clean.stdout)["findings"]} <= {"info"}
+
+    pg.run(head_db, "ALTER TABLE public.bookings ADD COLUMN loyalty_tier text")  # case 41
+    assert cli_doctor(head_db, "--fail-on", "error").returncode == 0
+
+    pg.run(  # case 39
+        head_db,
+        """ALTER TABLE public.allocations DROP CONSTRAINT allocations_no_overlap;
+           ALTER TABLE public.allocations ADD CONSTRAINT allocations_no_overlap
+             EXCLUDE USING gist (resource_id WITH =, "window" WITH &&) WHERE (shadow = false);""",
+    )
+    drifted = cli_doctor(head_db, "--fail-on", "error")
+    assert drifted.returncode == 1
+    assert "constraint_shape_mismatch" in drifted.stdout and "allocations_no_overlap" in drifted.stdout
 
 
 # --------------------------------------------------------------------------------------------------
