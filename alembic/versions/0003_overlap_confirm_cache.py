@@ -42,9 +42,10 @@ def _printed(con: Constraint) -> str:
 
 
 def _is_target_sql(con: Constraint) -> str:
+    """Deferrability is part of the printed definition (DEFERRABLE / INITIALLY DEFERRED), so the normalised
+    text comparison covers it."""
     return f"""EXISTS (SELECT 1 FROM pg_constraint
         WHERE conrelid = {regclass(con.table)} AND conname = {lit(con.name)} AND contype = 'x'
-          AND condeferrable AND NOT condeferred
           AND {shapes.normalised_def_sql('pg_get_constraintdef(oid)')} = {lit(_printed(con))})"""
 
 

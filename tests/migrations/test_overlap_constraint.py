@@ -7,8 +7,10 @@ import uuid
 import psycopg
 import pytest
 
+from service.schema import migrate
 from tests.support import pg
-from tests.support.fixtures import allocation_sql
+from tests.support.ddl_audit import ddl_audit
+from tests.support.fixtures import FORGET_HISTORY_SQL, allocation_sql
 from tests.support.floor import Floor, seed_floor
 
 EVENING = ("2031-06-13 18:00+00", "2031-06-13 20:00+00")
@@ -138,3 +140,21 @@ def test_deleting_booking_cascades(head_db: str, floor: Floor) -> None:
     for table in ("allocations", "booking_table_assignments", "booking_assignment_idempotency",
                   "booking_confirmation_results"):
         assert pg.run(head_db, f"SELECT count(*) FROM {table} WHERE booking_id = %s", (floor.b1,)) == [(0,)], table
+
+
+def test_rerun_on_adopted_head_touches_nothing(head_db: str) -> None:
+    """Case 2a for 0002/0003: with the history dropped every revision re-runs in adopted mode; the target
+    constraints are recognised by shape (deferrable or not) and no DDL object is touched."""
+    pg.run(head_db, FORGET_HISTORY_SQL)
+    with ddl_audit(head_db) as audit:
+        migrate.upgrade(head_db, "head")
+    history = ("capacity_alembic_version", "capacity_schema_ledger")
+    assert [o for o in audit.objects if not any(h in o[2] for h in history)] == []
+    adopted = pg.run(
+        head_db,
+        "SELECT object_name, action FROM capacity_schema_ledger WHERE revision = '0003_overlap_confirm_cache' "
+        "AND object_name IN ('allocations.allocations_no_overlap', "
+        "'booking_table_assignments.no_overlapping_table_assignments') ORDER BY 1",
+    )
+    assert adopted == [("allocations.allocations_no_overlap", "adopted"),
+                       ("booking_table_assignments.no_overlapping_table_assignments", "adopted")]
