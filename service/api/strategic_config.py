@@ -185,6 +185,9 @@ async def get_strategic_config(
     # authentication ran first (dependency), so anonymous callers learn nothing from validation
     rid = _parse_uuid(restaurant_id, InvalidQuery, "restaurantId")
     role = await membership_role(session, user.user_id, rid)  # type: ignore[arg-type]
+    # hand the connection back before the resolver takes its own: holding one while waiting for a
+    # second deadlocks the pool under load
+    await session.commit()
     if role not in MEMBER_ROLES:
         raise Forbidden()
     resolved = await service.resolve(rid)
@@ -259,6 +262,7 @@ async def _write(
         raise OutOfRange(message, details=details)
     assert weights is not None
     role = await membership_role(session, user.user_id, rid)  # type: ignore[arg-type]
+    await session.commit()  # release the connection before the write takes its own (see GET)
     if role not in ADMIN_ROLES:
         raise Forbidden("Only owners and managers may change the strategic weights")
     resolved = await service.write(rid, weights, actor=user.user_id, if_match=if_match)
