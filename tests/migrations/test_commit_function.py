@@ -268,3 +268,43 @@ def test_first_fit_skips_conflicting_candidates(head_db: str) -> None:
     with pytest.raises(errors.RaiseException, match="allocations_no_overlap"):
         pg.run(head_db, "SELECT * FROM assign_tables_first_fit(%s, %s::jsonb)", (b4, f'[["{f.t1}"], ["{f.t2}"]]'))
     assert _assignments(head_db, b4) == []
+
+
+def test_hold_triggers_keep_windows_and_shadow_rows_in_step(head_db: str) -> None:
+    f = seed_floor(head_db)
+    hold = _hold(head_db, f, f.b1, f.t1)
+    windows = "SELECT table_id, booking_id FROM table_hold_windows WHERE hold_id = %s"
+    assert pg.run(head_db, windows, (hold,)) == [(f.t1, f.b1)]
+
+    pg.run(head_db, "UPDATE table_holds SET end_at = end_at + interval '30 minutes' WHERE id = %s", (hold,))
+    shadow_end = pg.run(
+        head_db, "SELECT upper(\"window\") FROM allocations WHERE booking_id = %s AND shadow", (f.b1,)
+    )
+    hold_end = pg.run(head_db, "SELECT end_at FROM table_holds WHERE id = %s", (hold,))
+    assert shadow_end == hold_end
+
+    pg.run(head_db, "UPDATE table_holds SET booking_id = %s WHERE id = %s", (f.b2, hold))
+    assert pg.run(head_db, "SELECT booking_id FROM allocations WHERE shadow", ()) == [(f.b2,)]
+
+    pg.run(head_db, "DELETE FROM table_holds WHERE id = %s", (hold,))
+    assert pg.run(head_db, windows, (hold,)) == []
+    assert count(head_db, "SELECT count(*) FROM allocations WHERE shadow") == 0
+
+
+def test_adjacency_requires_same_zone(head_db: str) -> None:
+    f = seed_floor(head_db)
+    with pytest.raises(errors.CheckViolation, match="same zone"):
+        pg.run(head_db, "INSERT INTO table_adjacencies (table_a, table_b) VALUES (%s, %s)", (f.t1, f.t4))
+    pg.run(head_db, "INSERT INTO table_adjacencies (table_a, table_b) VALUES (%s, %s)", (f.t1, f.t2))
+    with pytest.raises(errors.CheckViolation, match="same zone"):
+        pg.run(head_db, "UPDATE table_adjacencies SET table_b = %s WHERE table_a = %s", (f.t4, f.t1))
+
+
+def test_booking_status_change_refreshes_tables(head_db: str) -> None:
+    f = seed_floor(head_db)
+    now = pg.run(head_db, "SELECT now()")[0][0]
+    commit(head_db, f.b1, [f.t1], window=(now - dt.timedelta(hours=1), now + dt.timedelta(hours=1)))
+    status = "SELECT status::text FROM table_inventory WHERE id = %s"
+    assert pg.run(head_db, status, (f.t1,)) == [("reserved",)]
+    pg.run(head_db, "UPDATE bookings SET status = 'checked_in' WHERE id = %s", (f.b1,))
+    assert pg.run(head_db, status, (f.t1,)) == [("occupied",)]

@@ -46,7 +46,8 @@ def _own_functions(url: str) -> list[tuple]:
     return pg.run(
         url,
         "SELECT p.oid::regprocedure::text, p.xmin::text, md5(pg_get_functiondef(p.oid)),"
-        " obj_description(p.oid, 'pg_proc') FROM pg_proc p WHERE p.oid = ANY (%s::regprocedure[]) ORDER BY 1",
+        " obj_description(p.oid, 'pg_proc') FROM pg_proc p"
+        " WHERE p.oid IN (SELECT to_regprocedure(s) FROM unnest(%s::text[]) AS s) ORDER BY 1",
         ([fn.signature for fn in FUNCTIONS],),
     )
 
@@ -210,3 +211,22 @@ def test_original_bodies_are_valid_sql(empty_db: str) -> None:
     with psycopg.connect(empty_db, autocommit=True) as conn:
         for name in ARCHIVED:
             conn.execute((ORIGINAL / name).read_text(encoding="utf-8"))
+
+
+def test_greenfield_downgrade_drops_functions_and_triggers_then_upgrade_restores(head_db: str) -> None:
+    """Case 4 for 0004: what the revision created goes away on downgrade and comes back identical."""
+    before = [(sig, md5, comment) for sig, _, md5, comment in _own_functions(head_db)]
+    triggers = (
+        "SELECT tgrelid::regclass::text, tgname, tgfoid::regprocedure::text FROM pg_trigger"
+        " WHERE NOT tgisinternal AND tgfoid IN (SELECT to_regprocedure(s) FROM unnest(%s::text[]) AS s) ORDER BY 1, 2"
+    )
+    trigger_rows = pg.run(head_db, triggers, ([fn.signature for fn in FUNCTIONS],))
+    assert len(trigger_rows) == 6
+
+    migrate.downgrade(head_db, "0003_overlap_confirm_cache")
+    assert _own_functions(head_db) == []
+    assert count(head_db, "SELECT count(*) FROM capacity_schema_ledger WHERE revision = %s", (REVISION,)) == 0
+
+    migrate.upgrade(head_db, "head")
+    assert [(sig, md5, comment) for sig, _, md5, comment in _own_functions(head_db)] == before
+    assert pg.run(head_db, triggers, ([fn.signature for fn in FUNCTIONS],)) == trigger_rows
