@@ -8,8 +8,10 @@ and the result must be the target shape, with a second run executing no DDL at a
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -78,12 +80,31 @@ def run_cli_migrate(url: str) -> subprocess.CompletedProcess:
     )
 
 
+@functools.cache
+def offline_script() -> str:
+    return migrate.offline_sql()
+
+
+def apply_offline_script(url: str) -> subprocess.CompletedProcess:
+    """What a team with its own SQL pipeline does: the generated script through psql, stopping on error."""
+    return subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url],
+        input=offline_script(), capture_output=True, text=True, timeout=600, check=False,
+    )
+
+
 def operator_migrates(url: str, how: str) -> None:
     if how == "library":
         migrate.upgrade(url, "head")
-    else:
+    elif how == "cli":
         result = run_cli_migrate(url)
         assert result.returncode == 0, result.stderr
+    else:
+        result = apply_offline_script(url)
+        assert result.returncode == 0, result.stderr
+
+
+needs_psql = pytest.mark.skipif(shutil.which("psql") is None, reason="the offline script is applied with psql")
 
 
 def scalar(url: str, sql: str, params: tuple | None = None):
@@ -95,7 +116,7 @@ def scalar(url: str, sql: str, params: tuple | None = None):
 # the adoption itself
 # --------------------------------------------------------------------------------------------------
 @pytest.mark.slow
-@pytest.mark.parametrize("how", ["library", "cli"])
+@pytest.mark.parametrize("how", ["library", "cli", pytest.param("offline", marks=needs_psql)])
 def test_original_platform_database_is_adopted_without_loss(empty_db: str, how: str) -> None:
     url = empty_db
     load_original(url)
@@ -205,6 +226,28 @@ def test_original_platform_database_is_adopted_without_loss(empty_db: str, how: 
     ) == 1
 
 
+_SCHEMA_PARTS = ("tables", "constraints", "indexes", "enums", "functions", "triggers", "policies", "grants", "version")
+
+
+@pytest.mark.slow
+@needs_psql
+def test_offline_script_adopts_like_an_online_run(pg_admin_url: str, empty_db: str) -> None:
+    """Case 7 on the original's database: the printed script leaves the same schema as an online run."""
+    online = pg.create_database(pg_admin_url, "cap_adopt_online")
+    try:
+        for url in (online, empty_db):
+            load_original(url)
+        migrate.upgrade(online, "head")
+        result = apply_offline_script(empty_db)
+        assert result.returncode == 0, result.stderr
+        online_schema, offline_schema = catalog_snapshot(online), catalog_snapshot(empty_db)
+        for part in _SCHEMA_PARTS:
+            assert offline_schema[part] == online_schema[part], part
+        assert row_counts(empty_db) == row_counts(online)
+    finally:
+        pg.drop_database(pg_admin_url, online)
+
+
 # --------------------------------------------------------------------------------------------------
 # refusal: overlapping allocations the old constraint no longer prevented
 # --------------------------------------------------------------------------------------------------
@@ -248,3 +291,10 @@ def test_overlapping_allocations_are_refused_before_any_change(empty_db: str) ->
     assert result.returncode != 0
     assert "capacity_preflight_overlap" in result.stderr
     _assert_unchanged(url, counts, catalog)
+
+    if shutil.which("psql"):
+        # the offline script refuses in its leading pre-flight block, before Alembic's version table
+        result = apply_offline_script(url)
+        assert result.returncode != 0
+        assert "capacity_preflight_overlap" in result.stderr
+        _assert_unchanged(url, counts, catalog)
