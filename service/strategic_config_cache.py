@@ -49,6 +49,9 @@ from service.settings import Settings
 
 log = logging.getLogger("capacity.strategic_config")
 
+# lets operators (and tests) find the listener among the service's connections
+LISTENER_APPLICATION_NAME = "capacity-service-config-listener"
+
 
 class StrategicConfigMetrics:
     """Per-app registry: two apps in one process (tests, the benchmark) must not share series."""
@@ -404,7 +407,11 @@ class ChangeListener:
         while True:
             conn: asyncpg.Connection | None = None
             try:
-                conn = await asyncpg.connect(self._dsn, timeout=self._connect_timeout)
+                conn = await asyncpg.connect(
+                    self._dsn,
+                    timeout=self._connect_timeout,
+                    server_settings={"application_name": LISTENER_APPLICATION_NAME},
+                )
                 closed = asyncio.Event()
                 conn.add_termination_listener(lambda _c, ev=closed: ev.set())
                 await conn.add_listener(repo.CHANGE_CHANNEL, self._on_notify)

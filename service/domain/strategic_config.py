@@ -13,7 +13,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from service.domain.strategic import StrategicWeights
 
 HARD_DEFAULT_SCARCITY = 22
 DEFAULT_LOOKAHEAD_PENALTY = 500
@@ -340,3 +343,54 @@ def validate_weights(weights: Any) -> tuple[WeightsInput | None, list[FieldProbl
         ),
         [],
     )
+
+
+# --- the allocator's view (service/domain/strategic.py) ----------------------------------------------
+
+
+def to_strategic_weights(resolved: ResolvedConfig) -> StrategicWeights:
+    """The allocator's snapshot type. Values are the row's (clamped by ``normalised``); a missing
+    override stays None so the allocator applies demand profiles / the env lookahead weight itself."""
+    from service.domain.strategic import StrategicWeights
+
+    if resolved.scope == "default":
+        scarcity, multiplier, penalty = resolved.effective.scarcity, None, None
+    else:
+        scarcity = resolved.effective.scarcity
+        multiplier = resolved.weights.demand_multiplier
+        penalty = resolved.weights.future_conflict_penalty
+    return StrategicWeights(
+        scarcity=scarcity,
+        demand_multiplier_override=multiplier,
+        future_conflict_penalty=penalty,
+        source=resolved.source,
+        scope=resolved.scope,
+        degraded=resolved.degraded,
+        degraded_reason=resolved.degraded_reason,
+        version=None if resolved.version is None else str(resolved.version),
+    ).normalised()
+
+
+class ResolvedWeightsProvider:
+    """``StrategicWeightsProvider`` over snapshots resolved before the run: the allocator's provider is
+    synchronous and must use one snapshot for every booking of a run (§3.6), so the caller resolves
+    asynchronously first (``await ResolvedWeightsProvider.load(resolver, ids)``) and hands this over."""
+
+    def __init__(self, snapshots: dict[str, StrategicWeights]) -> None:
+        self._snapshots = dict(snapshots)
+
+    @classmethod
+    async def load(
+        cls, resolver: StrategicConfigResolver, restaurant_ids: list[uuid.UUID] | set[uuid.UUID]
+    ) -> ResolvedWeightsProvider:
+        snapshots = {}
+        for rid in restaurant_ids:
+            snapshots[str(rid)] = to_strategic_weights(await resolver.resolve(rid))
+        return cls(snapshots)
+
+    def resolve(self, restaurant_id: str) -> StrategicWeights:
+        try:
+            return self._snapshots[str(restaurant_id)]
+        except KeyError:
+            # resolving lazily here would need I/O inside the run: a programming error, not a fallback
+            raise LookupError(f"strategic weights for {restaurant_id} were not resolved before the run") from None
