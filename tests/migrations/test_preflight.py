@@ -11,6 +11,7 @@ import uuid
 
 import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from service.schema import migrate, preflight
 from service.settings import Settings
@@ -238,20 +239,29 @@ def test_incompatible_column_type_refused(head_db: str) -> None:
     assert _history_absent(head_db)
 
 
-def test_non_owner_without_create_privilege_is_refused(head_db: str, pg_admin_url: str) -> None:
-    """Case 7a's privilege part: a login that neither owns the tables nor may create in public."""
+def test_non_owner_without_create_privilege_is_refused(
+    head_db: str, pg_admin_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Case 7a's privilege part: a login without CREATEROLE while a role is missing, that neither owns the
+    tables nor may create in public."""
     role = f"h2_stranger_{uuid.uuid4().hex[:8]}"
     pg.run(pg_admin_url, f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEROLE")
     try:
         # it may read (the checks are read-only queries) but neither create nor alter
         pg.run(head_db, f"REVOKE CREATE ON SCHEMA public FROM PUBLIC; GRANT USAGE ON SCHEMA public TO {role};"
                         f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role};")
-        stranger = pg.with_database(pg_admin_url, head_db.rsplit("/", 1)[1]).replace("postgres@", f"{role}@", 1)
+        stranger = make_url(head_db).set(username=role, password=None).render_as_string(hide_password=False)
+        # roles are cluster-wide and shared by parallel tests, so "a required role is missing" is simulated
+        # with a never-created name rather than by dropping a real one
+        missing = f"h2_missing_{uuid.uuid4().hex[:8]}"
+        monkeypatch.setattr(preflight, "REQUIRED_ROLES", (*preflight.REQUIRED_ROLES, missing))
         with pytest.raises(psycopg.errors.RaiseException) as err:
             pg.run(stranger, preflight.preflight_sql([HEAD], Settings()))
         detail = err.value.diag.message_detail
         assert f"{role} lacks CREATE on schema public" in detail
         assert "neither owner nor member of the owner" in detail and "allocations" in detail
+        assert f"role(s) {missing} missing and {role} lacks CREATEROLE" in detail
+        assert f"CREATE ROLE {missing} NOLOGIN;" in detail
     finally:
         pg.run(head_db, f"DROP OWNED BY {role}")  # its grants in this database
         pg.run(pg_admin_url, f"DROP ROLE IF EXISTS {role}")
