@@ -241,6 +241,59 @@ def test_booking_domain_instants_function_is_left_alone(empty_db: str) -> None:
     assert scalar(url, body) == original
 
 
+def _function_bodies(url: str) -> dict[str, str]:
+    return dict(pg.run(
+        url,
+        """SELECT p.oid::regprocedure::text, md5(pg_get_functiondef(p.oid)) FROM pg_proc p
+            WHERE p.pronamespace = 'public'::regnamespace AND p.prokind = 'f'""",
+    ))
+
+
+def _allocation_constraints(url: str) -> list[tuple]:
+    return pg.run(
+        url,
+        """SELECT conname, pg_get_constraintdef(oid), condeferrable, condeferred FROM pg_constraint
+            WHERE conrelid = 'public.allocations'::regclass ORDER BY conname""",
+    )
+
+
+@pytest.mark.slow
+def test_downgrade_of_the_adopted_database_restores_the_originals(empty_db: str) -> None:
+    """Cases 37/38 on the original's database: what 0003-0005 replaced comes back as it was."""
+    url = empty_db
+    load_original(url)
+    bodies = _function_bodies(url)
+    allocation_constraints = _allocation_constraints(url)
+    weights = pg.run(url, "SELECT id::text, weights FROM strategic_configs ORDER BY id")
+    migrate.upgrade(url, "head")
+    # 0001 owns these two and keeps its versions (see the xfail above for set_booking_instants)
+    replaced_by_base = {"set_updated_at()", "set_booking_instants()"}
+
+    # 0005 refuses to drop numeric columns that now hold values
+    with pytest.raises(Exception, match="capacity_downgrade_data_loss"):
+        migrate.downgrade(url, "0004_capacity_functions")
+    migrate.downgrade(url, "0004_capacity_functions", allow_data_loss="true")
+    assert pg.run(url, "SELECT id::text, weights FROM strategic_configs ORDER BY id") == weights
+
+    migrate.downgrade(url, "0003_overlap_confirm_cache")
+    restored = _function_bodies(url)
+    for signature, md5 in bodies.items():
+        if signature not in replaced_by_base:
+            assert restored.get(signature) == md5, signature
+    assert scalar(url, "SELECT count(*) FROM pg_proc WHERE proname = 'assign_tables_atomic_v2'") == 2
+
+    migrate.downgrade(url, "0002_merge_groups")
+    assert _allocation_constraints(url) == allocation_constraints
+    assert scalar(url, "SELECT to_regclass('public.allocations_resource_window_idx')::text") == "allocations_resource_window_idx"
+
+    # 0002 back-filled merge_group_id on this database, so undoing it needs the data-loss flag; 0001 then refuses
+    with pytest.raises(Exception, match="capacity_downgrade_data_loss"):
+        migrate.downgrade(url, "base")
+    with pytest.raises(Exception, match="adopted"):
+        migrate.downgrade(url, "base", allow_data_loss="true")
+    assert pg.run(url, "SELECT version_num FROM public.capacity_alembic_version") == [("0001_base",)]
+
+
 _SCHEMA_PARTS = ("tables", "constraints", "indexes", "enums", "functions", "triggers", "policies", "grants", "version")
 
 
