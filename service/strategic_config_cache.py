@@ -388,6 +388,7 @@ class ChangeListener:
         self._max_backoff = max_backoff_s
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
+        self.connects = 0  # successful (re)connections, for diagnostics and tests
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="strategic-config-listener")
@@ -417,6 +418,7 @@ class ChangeListener:
                 await conn.add_listener(repo.CHANGE_CHANNEL, self._on_notify)
                 # anything written while we were not listening is unknown to us
                 self._service.invalidate_all(origin="listener_connect")
+                self.connects += 1
                 self.connected.set()
                 backoff = 0.5
                 log.info("listening on %s", repo.CHANGE_CHANNEL)
