@@ -158,3 +158,26 @@ def test_rerun_on_adopted_head_touches_nothing(head_db: str) -> None:
     )
     assert adopted == [("allocations.allocations_no_overlap", "adopted"),
                        ("booking_table_assignments.no_overlapping_table_assignments", "adopted")]
+
+
+def test_downgrade_0003_refuses_to_drop_confirmation_results_with_rows(empty_db: str) -> None:
+    """Greenfield: 0003's downgrade drops what it created, but not a confirmation cache holding rows
+    unless -x allow_data_loss=true."""
+    migrate.upgrade(empty_db, "0003_overlap_confirm_cache")
+    floor = seed_floor(empty_db)
+    pg.run(
+        empty_db,
+        "INSERT INTO booking_confirmation_results (booking_id, idempotency_key, hold_id, restaurant_id, table_ids, "
+        "assignment_window) VALUES (%s, 'k1', %s, %s, ARRAY[%s]::uuid[], tstzrange(%s, %s, '[)'))",
+        (floor.b1, uuid.uuid4(), floor.restaurant, floor.t1, *EVENING),
+    )
+    with pytest.raises(psycopg.errors.RaiseException, match="capacity_downgrade_data_loss"):
+        migrate.downgrade(empty_db, "0002_merge_groups")
+    assert pg.run(empty_db, "SELECT version_num FROM capacity_alembic_version") == [("0003_overlap_confirm_cache",)]
+
+    migrate.downgrade(empty_db, "0002_merge_groups", allow_data_loss="true")
+    assert pg.run(empty_db, "SELECT to_regclass('public.booking_confirmation_results')") == [(None,)]
+    names = {"allocations_no_overlap", "allocations_window_valid", "no_overlapping_table_assignments"}
+    assert pg.run(empty_db, "SELECT count(*) FROM pg_constraint WHERE conname = ANY (%s)", (list(names),)) == [(0,)]
+    migrate.upgrade(empty_db, "0003_overlap_confirm_cache")
+    assert pg.run(empty_db, "SELECT count(*) FROM pg_constraint WHERE conname = ANY (%s)", (list(names),)) == [(3,)]

@@ -302,3 +302,31 @@ def test_case_8_lock_timeout_in_0003_then_rerun(empty_db: str) -> None:
     assert pg.run(empty_db, "SELECT count(*) FROM pg_constraint WHERE conname LIKE 'allocations_no_overlap%'") == [(0,)]
     migrate.upgrade(empty_db, "head", fast)
     assert _overlap_def(empty_db) == TARGET_DEF
+
+
+def test_overlapping_assignments_and_invalid_windows_refused(head_db: str, floor: Floor) -> None:
+    """The other two parts of 0003's pre-flight: assignment windows overlapping on one table while
+    no_overlapping_table_assignments is missing, and allocations with an empty or unbounded window."""
+    first, second, empty = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    pg.run(head_db, "ALTER TABLE booking_table_assignments DROP CONSTRAINT no_overlapping_table_assignments;"
+                    "ALTER TABLE allocations DROP CONSTRAINT allocations_window_valid;")
+    for row_id, booking, start, end in ((first, floor.b1, "18:00", "20:00"), (second, floor.b2, "19:00", "21:00")):
+        pg.run(head_db, "INSERT INTO booking_table_assignments (id, booking_id, table_id, start_at, end_at) "
+                        "VALUES (%s, %s, %s, %s, %s)",
+               (row_id, booking, floor.t1, f"2031-06-13 {start}+00", f"2031-06-13 {end}+00"))
+    pg.run(head_db, 'INSERT INTO allocations (id, restaurant_id, booking_id, resource_type, resource_id, "window") '
+                    "VALUES (%s, %s, %s, 'table', %s, 'empty')", (empty, floor.restaurant, floor.b1, floor.t2))
+    pg.run(head_db, FORGET_HISTORY_SQL)
+
+    with pytest.raises(Exception) as err:
+        migrate.upgrade(head_db, "head")
+    error = _error(err.value)
+    assert error.diag.message_primary == "capacity_preflight_overlap"
+    detail = error.diag.message_detail
+    assert "overlapping booking_table_assignments pair(s)" in detail and str(first) in detail and str(second) in detail
+    assert "empty or unbounded window" in detail and str(empty) in detail
+    assert _history_absent(head_db)
+
+    kinds = {r["kind"]: r for r in preflight.preflight_report(head_db)}
+    assert {kinds["assignment_overlap"]["id_a"], kinds["assignment_overlap"]["id_b"]} == {str(first), str(second)}
+    assert kinds["invalid_window"]["id_a"] == str(empty)
