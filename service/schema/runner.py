@@ -10,7 +10,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 
-from alembic import op
+from alembic import context, op
 
 log = logging.getLogger("capacity.migrations")
 
@@ -42,15 +42,12 @@ def autocommit() -> Iterator[None]:
 def x_flag(name: str) -> bool:
     """A boolean ``-x name=true`` option. Read in Python on purpose: it is baked into the generated SQL as a
     literal (the offline script records the operator's choice), it never inspects the database."""
-    from alembic import context
-
     value = context.get_x_argument(as_dictionary=True).get(name, "false")
     return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
 def migration_settings():
     """The Settings the migration was started with (tests pass their own through the Alembic config)."""
-    from alembic import context
     from service.settings import Settings
 
     return context.config.attributes.get("settings") or Settings()
