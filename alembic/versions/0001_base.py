@@ -26,6 +26,7 @@ from service.schema.ddl import (
     drop_created_tables,
     ensure_constraint,
     ensure_function,
+    ensure_grants,
     ensure_table,
     ensure_trigger,
     forget_revision,
@@ -180,7 +181,10 @@ def upgrade() -> None:
     # Items 5–10 inside the revision transaction.
     run_sql(
         security.drop_legacy_set_restaurant_context(REV),
-        *(ensure_function(REV, fn) for fn in security.BASE_FUNCTIONS),
+        *(
+            ensure_function(REV, fn, keep_existing_when_adopted=fn in security.BOOKING_DOMAIN_FUNCTIONS)
+            for fn in security.BASE_FUNCTIONS
+        ),
         *(
             ensure_table(
                 REV, catalog.TABLES[name],
@@ -202,6 +206,8 @@ def upgrade() -> None:
         *(security.table_security_sql(REV, name) for name in catalog.BASE_TABLE_ORDER),
         security.schema_usage_sql(),
         security.default_privileges_sql(),
+        # readiness runs as the runtime role and must read the migration bookkeeping
+        *(ensure_grants(t, security.SERVICE_ROLE, ("SELECT",)) for t in ("capacity_alembic_version", "capacity_schema_ledger")),
     )
 
     # Adopted databases: validate NOT VALID constraints and build what is missing without long locks.

@@ -463,13 +463,22 @@ class Function:
         return f"capacity-service:{revision}:{md5(self.create_sql)}"
 
 
-def ensure_function(revision: str, fn: Function) -> str:
+def ensure_function(revision: str, fn: Function, *, keep_existing_when_adopted: bool = False) -> str:
     """(Re)create the function unless the live one carries this exact marker and body.
 
     The previous definition is saved in the ledger the first time it is replaced, so a downgrade can
-    restore it byte for byte.
+    restore it byte for byte. ``keep_existing_when_adopted``: a function another domain owns on an adopted
+    database (e.g. the booking domain's ``set_booking_instants``) is left exactly as found.
     """
     marker = fn.marker(revision)
+    keep = ""
+    if keep_existing_when_adopted:
+        keep = f"""IF v_oid IS NOT NULL AND {MODE_EXPR} = {lit(MODE_ADOPTED)}
+   AND obj_description(v_oid, 'pg_proc') IS DISTINCT FROM {lit(marker)} THEN
+    {ledger_insert(revision, 'function', fn.signature, 'adopted')}
+    RETURN;  -- not ours on this database
+END IF;
+"""
     grants = []
     if fn.security_definer:
         grants.append(f"EXECUTE 'REVOKE ALL ON FUNCTION {fn.signature} FROM PUBLIC';")
@@ -483,7 +492,7 @@ IF v_oid IS NOT NULL
    AND (SELECT md5(prosrc) FROM pg_proc WHERE oid = v_oid) = {lit(md5(fn.body))} THEN
     RETURN;  -- already this revision's definition
 END IF;
-IF v_oid IS NOT NULL THEN
+{keep}IF v_oid IS NOT NULL THEN
     {ledger_insert(revision, 'function', fn.signature, 'replaced', 'pg_get_functiondef(v_oid)')}
 ELSE
     {ledger_insert(revision, 'function', fn.signature, 'created')}
@@ -607,6 +616,39 @@ def drop_policy(table: str, name: str) -> str:
    AND EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = {regclass(table)} AND polname = {lit(name)}) THEN
     EXECUTE {dollar(f'DROP POLICY {quote_ident(name)} ON public.{table}', 'ddl')};
 END IF;"""
+    )
+
+
+def drop_open_policies(revision: str, table: str, role: str, keep: Sequence[str] = ()) -> str:
+    """Drop every permissive policy on ``table`` that lets ``role`` (or PUBLIC) see all rows (``USING (true)``).
+
+    Permissive policies are OR-combined, so one such leftover voids every tenant policy on the table
+    (schema.md §4.2 item 6). Matched by shape, not by name: adopted databases name them in many ways.
+    Each dropped definition is saved in the ledger. ``keep``: this service's own policies of that shape.
+    """
+    keep_sql = ", ".join(lit(k) for k in keep) or "NULL"
+    return do_block(
+        f"""IF {regclass(table)} IS NULL THEN
+    RETURN;
+END IF;
+FOR r IN
+    SELECT p.policyname, p.cmd, p.roles, p.qual, p.with_check
+      FROM pg_policies p
+     WHERE p.schemaname = 'public' AND p.tablename = {lit(table)} AND p.permissive = 'PERMISSIVE'
+       AND coalesce(p.qual, 'true') = 'true' AND coalesce(p.with_check, 'true') = 'true'
+       AND ({lit(role)} = ANY (p.roles) OR 'public' = ANY (p.roles))
+       AND p.policyname NOT IN ({keep_sql})
+LOOP
+    INSERT INTO {LEDGER} (revision, object_kind, object_name, action, previous_definition)
+    VALUES ({lit(revision)}, 'policy', {lit(table + '.')} || r.policyname, 'replaced',
+            format('CREATE POLICY %I ON public.{table} FOR %s TO %s%s%s', r.policyname, r.cmd,
+                   array_to_string(r.roles, ', '),
+                   CASE WHEN r.qual IS NOT NULL THEN ' USING (' || r.qual || ')' ELSE '' END,
+                   CASE WHEN r.with_check IS NOT NULL THEN ' WITH CHECK (' || r.with_check || ')' ELSE '' END))
+    ON CONFLICT (revision, object_kind, object_name) DO NOTHING;
+    EXECUTE format('DROP POLICY %I ON public.{table}', r.policyname);
+END LOOP;""",
+        declare="    r record;",
     )
 
 

@@ -21,6 +21,7 @@ from service.schema.ddl import (
     Function,
     do_block,
     dollar,
+    drop_open_policies,
     drop_policy,
     ensure_grants,
     ensure_owner_greenfield,
@@ -220,6 +221,9 @@ BASE_FUNCTIONS: list[Function] = [
     SET_BOOKING_INSTANTS,
 ]
 
+# Greenfield needs it for bookings_set_instants; on an adopted database the booking domain owns it (§3.6).
+BOOKING_DOMAIN_FUNCTIONS = (SET_BOOKING_INSTANTS,)
+
 LEGACY_SET_RESTAURANT_CONTEXT = "public.set_restaurant_context(uuid)"
 
 
@@ -360,6 +364,8 @@ DROPPED_POLICIES: dict[str, list[str]] = {
 }
 
 DML = ("SELECT", "INSERT", "UPDATE", "DELETE")
+# Shared with the booking domain: their original policies are left in place (schema.md §4.2 item 6).
+CO_OWNED_TABLES = frozenset({"restaurants", "restaurant_memberships", "bookings"})
 
 
 def service_privileges(table: str) -> tuple[str, ...]:
@@ -370,6 +376,10 @@ def table_security_sql(revision: str, table: str) -> str:
     """RLS, policies, grants and greenfield ownership for one table; nothing runs if the table is absent."""
     parts = [ensure_rls(table)]
     parts += [drop_policy(table, name) for name in DROPPED_POLICIES.get(table, [])]
+    if table not in CO_OWNED_TABLES:
+        # any other permissive `USING (true)` policy, whatever its name (co-owned tables: doctor warns)
+        own = [pol.name for pol in POLICIES[table]]
+        parts.append(drop_open_policies(revision, table, SERVICE_ROLE, keep=own))
     for pol in POLICIES[table]:
         parts.append(ensure_policy(revision, table, pol.name, pol.spec, only_if=HAS_AUTH_UID if pol.staff else None))
     parts.append(ensure_grants(table, SERVICE_ROLE, service_privileges(table)))
