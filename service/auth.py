@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from service.errors import AuthUnavailable, Forbidden, Unauthenticated
 from service.settings import Settings
@@ -62,6 +63,15 @@ class TokenVerifier:
         raw = token.encode()
         # compare against every key so timing does not reveal which one matched
         return any([hmac.compare_digest(raw, key) for key in self._api_keys])
+
+    def may_block(self, token: str) -> bool:
+        """True when verifying may fetch the JWKS over the network (only RS256/ES256 with a key set)."""
+        if self._jwks is None or (self._api_keys and self._is_api_key(token)):
+            return False
+        try:
+            return jwt.get_unverified_header(token).get("alg") in ("RS256", "ES256")
+        except jwt.PyJWTError:
+            return False
 
     def verify(self, token: str) -> Principal:
         if self._api_keys and self._is_api_key(token):
@@ -131,7 +141,9 @@ def mint_token(
     return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
 
 
-def get_verifier(request: Request) -> TokenVerifier:
+# Dependencies are ``async def``: FastAPI runs plain ``def`` dependencies in the thread pool, which
+# dominated the cost of a cached read. Only a JWKS fetch can block, and that one goes to a thread.
+async def get_verifier(request: Request) -> TokenVerifier:
     return request.app.state.token_verifier
 
 
@@ -143,18 +155,23 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-def current_principal(request: Request, verifier: Annotated[TokenVerifier, Depends(get_verifier)]) -> Principal:
-    return verifier.verify(_bearer(request))
+async def current_principal(
+    request: Request, verifier: Annotated[TokenVerifier, Depends(get_verifier)]
+) -> Principal:
+    token = _bearer(request)
+    if verifier.may_block(token):
+        return await run_in_threadpool(verifier.verify, token)
+    return verifier.verify(token)
 
 
-def current_user(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+async def current_user(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     """A human user (ops dashboard). A service credential has no membership: 403."""
     if principal.user_id is None:
         raise Forbidden("This endpoint is for restaurant members; service callers use /internal/*")
     return principal
 
 
-def current_service(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+async def current_service(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     """Internal endpoints: service credentials only; a user token is 403."""
     if not principal.is_service:
         raise Forbidden("Internal endpoint: service credential required")

@@ -128,7 +128,7 @@ def _respond(
     return JSONResponse(body, headers=headers)
 
 
-def get_strategic_config_service(request: Request) -> StrategicConfigService:
+async def get_strategic_config_service(request: Request) -> StrategicConfigService:
     return request.app.state.strategic_config
 
 
