@@ -201,6 +201,26 @@ def test_case_40_unguarded_function_recreated_by_hand(head_db: str) -> None:
     assert ("unguarded_optional_table_reference", sig) in codes(findings, "error")
 
 
+def test_function_left_as_found_on_adoption_is_not_drift(head_db: str) -> None:
+    """0001 keeps the booking domain's set_booking_instants() on an adopted database (ledger: adopted)."""
+    pg.run(
+        head_db,
+        """CREATE OR REPLACE FUNCTION public.set_booking_instants() RETURNS trigger LANGUAGE plpgsql
+             AS $fn$ BEGIN RETURN NEW; END $fn$;
+           COMMENT ON FUNCTION public.set_booking_instants() IS NULL;
+           UPDATE public.capacity_schema_ledger SET action = 'adopted'
+            WHERE object_kind = 'function' AND object_name = 'public.set_booking_instants()';""",
+    )
+    findings = findings_of(head_db, runtime_role="capacity_app")
+    assert ("function_not_owned", "set_booking_instants()") in codes(findings, "info")
+    assert [f for f in findings if f.severity == "error"] == [], doctor.render_text(findings)
+    with connect(head_db) as conn:
+        assert [f for f in doctor.readiness_findings(conn) if f.object == "set_booking_instants()"] == []
+    # Without the ledger saying so, the same body is drift.
+    pg.run(head_db, "UPDATE public.capacity_schema_ledger SET action = 'created' WHERE object_kind = 'function'")
+    assert ("function_body_mismatch", "set_booking_instants()") in codes(findings_of(head_db), "error")
+
+
 def test_case_41_extra_bookings_column_is_info_only(head_db: str) -> None:
     pg.run(head_db, "ALTER TABLE public.bookings ADD COLUMN loyalty_tier text")
     findings = findings_of(head_db, runtime_role="capacity_app")
