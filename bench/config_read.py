@@ -13,7 +13,7 @@ restaurant with a strategic_configs row, then serves
   pool on every request, as the same runtime role under the same RLS (so it sets the tenant context in
   its transaction), with no auth, no cache and no resolution — the floor for "serve this row over HTTP".
 
-Each server is one uvicorn process (uvloop, httptools, no access log). The load generator is a separate
+Each server runs under uvicorn with ``--workers`` processes (default 1; uvloop, httptools, no access log). The load generator is a separate
 process with ``--connections`` keep-alive HTTP/1.1 connections, each sending requests back to back for
 ``--duration`` seconds after ``--warmup``. It prints requests/s, p50/p99 latency and the ratio
 service/bare. Both servers and the generator share the machine, so absolute numbers depend on it;
@@ -199,11 +199,12 @@ def _wait_ready(port: int, path: str, headers: dict[str, str], timeout: float = 
 
 
 @contextlib.contextmanager
-def uvicorn_server(factory: str, env: dict[str, str]) -> Iterator[int]:
+def uvicorn_server(factory: str, env: dict[str, str], workers: int) -> Iterator[int]:
     port = _free_port()
     cmd = [
         sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1", "--port", str(port),
         "--no-access-log", "--log-level", "warning", "--loop", "uvloop", "--http", "httptools",
+        "--workers", str(workers),
     ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env})
     try:
@@ -260,8 +261,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes per server (same for both)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]  # other work on the machine skews absolute numbers, not the ratio
 
     from sqlalchemy.engine import make_url
 
@@ -271,7 +274,7 @@ def main() -> None:
         results: dict[str, dict[str, float]] = {}
 
         bare_env = {"BENCH_BARE_DSN": runtime}
-        with uvicorn_server("bench.config_read:bare_app", bare_env) as port:
+        with uvicorn_server("bench.config_read:bare_app", bare_env, args.workers) as port:
             _wait_ready(port, path, {})
             results["bare"] = run_load(port, path, {}, args.connections, args.warmup, args.duration)
 
@@ -281,13 +284,14 @@ def main() -> None:
             "CAPACITY_LOG_LEVEL": "warning",
         }
         headers = {"Authorization": f"Bearer {API_KEY}"}
-        with uvicorn_server("bench.config_read:service_app", service_env) as port:
+        with uvicorn_server("bench.config_read:service_app", service_env, args.workers) as port:
             _wait_ready(port, path, headers)
             results["service"] = run_load(port, path, headers, args.connections, args.warmup, args.duration)
 
     ratio = results["service"]["rps"] / results["bare"]["rps"] if results["bare"]["rps"] else float("nan")
     print(f"strategic-config internal read, {args.connections} connections, {args.duration:.0f}s "
-          f"(+{args.warmup:.0f}s warm-up), {os.cpu_count()} CPUs")
+          f"(+{args.warmup:.0f}s warm-up), {args.workers} uvicorn worker(s) per server, {os.cpu_count()} CPUs, "
+          f"load average before: {load_before:.1f}")
     print(f"{'target':<10}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
     for name in ("service", "bare"):
         r = results[name]

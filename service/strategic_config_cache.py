@@ -286,6 +286,9 @@ class StrategicConfigService:
         epoch = self._epoch
         self.metrics.cache_loads.inc()
         entry = await self._load(restaurant_id)
+        if not entry.restaurant_exists:
+            # not cached: a restaurant created a moment later must not answer 404 for a whole TTL
+            return entry
         entry.fresh = generation == self._generation.get(restaurant_id, 0) and epoch == self._epoch
         self._entries[restaurant_id] = entry
         return entry

@@ -87,3 +87,10 @@ async def test_metrics_endpoint(world: World, client: httpx.AsyncClient) -> None
     assert r.status_code == 200
     assert 'strategic_config_degraded{reason="legacy_json_only"} 0.0' in r.text
     assert "strategic_config_cache_loads_total" in r.text
+
+
+async def test_unknown_restaurant_is_not_cached(world: World, client: httpx.AsyncClient) -> None:
+    rid = uuid.uuid4()
+    assert (await client.get(internal(rid), headers=world.service_auth())).status_code == 404
+    world.sql("INSERT INTO restaurants (id, name, slug) VALUES (%s, 'New', %s)", (rid, f"new-{rid.hex[:8]}"))
+    assert (await client.get(internal(rid), headers=world.service_auth())).status_code == 200
