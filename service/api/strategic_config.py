@@ -350,6 +350,47 @@ async def get_internal_strategic_config(
     return JSONResponse(body, headers=_headers(resolved, INTERNAL_CACHE_CONTROL))
 
 
+MAX_BATCH = 100
+
+
+class InternalStrategicConfigBatch(BaseModel):
+    items: list[InternalStrategicConfigBody]
+    notFound: list[uuid.UUID] = Field(description="Requested ids with no restaurant")
+
+
+@internal_router.get(
+    "/internal/v1/strategic-configs",
+    operation_id="listInternalStrategicConfigs",
+    response_model=InternalStrategicConfigBatch,
+    responses=problem_responses(
+        InvalidQuery, Unauthenticated, Forbidden, AuthUnavailable, StrategicConfigStoreUnavailable
+    ),
+)
+async def list_internal_strategic_configs(
+    _service_caller: ServiceDep,
+    service: ConfigServiceDep,
+    restaurant_ids: Annotated[list[str] | None, Query(alias="restaurantId")] = None,
+) -> Response:
+    """Batch form for reporting jobs: the same per-item objects as the single read, no ETag. Up to 100
+    ids; unknown restaurants are listed in ``notFound`` instead of failing the batch."""
+    raw = restaurant_ids or []
+    if not raw or len(raw) > MAX_BATCH:
+        raise InvalidQuery(
+            f"give 1–{MAX_BATCH} restaurantId parameters",
+            details=[ErrorDetail(field="restaurantId", reason=f"1–{MAX_BATCH} values required")],
+        )
+    ids = list(dict.fromkeys(_parse_uuid(r, InvalidQuery, "restaurantId") for r in raw))
+    resolved_at = datetime.now(UTC).isoformat()
+    items, not_found = [], []
+    for rid in ids:
+        resolved, exists = await service.lookup(rid)
+        if not exists:
+            not_found.append(str(rid))
+            continue
+        items.append({**config_body(resolved), "resolvedAt": resolved_at})
+    return JSONResponse({"items": items, "notFound": not_found}, headers={"Cache-Control": "private, no-store"})
+
+
 # --- metrics -----------------------------------------------------------------------------------------
 
 

@@ -88,3 +88,27 @@ async def test_listener_reconnects_and_drops_the_cache(world: World, app_factory
         r = await one.post(P, json={"restaurantId": str(world.a), "weights": {"scarcity": 31}}, headers=world.auth("mike"))
         assert r.status_code == 200
         assert await _seen_within(two, world, world.a, 31, budget_s=5.0)
+
+
+async def test_ttl_is_the_upper_bound_without_notify_and_old_entries_are_pruned(world: World) -> None:
+    from service.repository.database import build_engine, build_sessionmaker
+    from service.strategic_config_cache import StrategicConfigMetrics, StrategicConfigService
+
+    now = [1000.0]
+    engine = build_engine(world.settings.database_url.get_secret_value(), world.settings)
+    try:
+        service = StrategicConfigService(
+            build_sessionmaker(engine), world.settings, StrategicConfigMetrics(), clock=lambda: now[0]
+        )
+        await service.probe()
+        assert (await service.resolve(world.a)).weights.scarcity == 22
+        world.set_row(world.a, 44)  # no notification reaches this resolver
+        now[0] += 29
+        assert (await service.resolve(world.a)).weights.scarcity == 22
+        now[0] += 2  # past the 30-s TTL
+        assert (await service.resolve(world.a)).weights.scarcity == 44
+        now[0] += 601  # older than the last-known-good window
+        service._prune()
+        assert service._entries == {}
+    finally:
+        await engine.dispose()

@@ -94,3 +94,25 @@ async def test_unknown_restaurant_is_not_cached(world: World, client: httpx.Asyn
     assert (await client.get(internal(rid), headers=world.service_auth())).status_code == 404
     world.sql("INSERT INTO restaurants (id, name, slug) VALUES (%s, 'New', %s)", (rid, f"new-{rid.hex[:8]}"))
     assert (await client.get(internal(rid), headers=world.service_auth())).status_code == 200
+
+
+async def test_batch_form(world: World, client: httpx.AsyncClient) -> None:
+    world.set_row(world.a, 30)
+    unknown = uuid.uuid4()
+    r = await client.get(
+        "/internal/v1/strategic-configs",
+        params=[("restaurantId", str(world.a)), ("restaurantId", str(world.b)), ("restaurantId", str(unknown))],
+        headers=world.service_auth(),
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [(i["restaurantId"], i["weights"]["scarcity"], i["scope"]) for i in body["items"]] == [
+        (str(world.a), 30, "restaurant"), (str(world.b), 22, "default")
+    ]
+    assert body["notFound"] == [str(unknown)]
+    assert "etag" not in r.headers
+    assert (await client.get("/internal/v1/strategic-configs", headers=world.service_auth())).status_code == 400
+    bad = await client.get("/internal/v1/strategic-configs", params={"restaurantId": "abc"}, headers=world.service_auth())
+    assert bad.status_code == 400 and bad.json()["code"] == "INVALID_QUERY"
+    user = await client.get("/internal/v1/strategic-configs", params={"restaurantId": str(world.a)}, headers=world.auth("olivia"))
+    assert user.status_code == 403
