@@ -15,7 +15,7 @@ NO_SUITABLE_TABLES_REASON = (
 )
 
 PLANNER_GREEDY = "greedy"
-PLANNER_REPAIR = "augmenting-repair"
+PLANNER_LNS = "lns"
 PLANNER_FALLBACK = "greedy-fallback"
 
 # Skip reason codes (assign-tables.md §7.12); the commit ones are produced by the HTTP layer.
@@ -53,7 +53,7 @@ class PlannedAssignment:
     idempotency_key: str
     score: float
     party_size: int
-    stage: str  # "greedy" or "repair": which planner step placed it
+    stage: str  # "greedy" or "optimiser": which planner stage placed it
     # Other table sets free in the final plan, best first: what to try if the commit conflicts (§7.11).
     alternatives: tuple[tuple[str, ...], ...] = ()
 

@@ -1,18 +1,16 @@
-"""Day planner: the spec's greedy engine (assign-tables.md §7) followed by an augmenting repair.
+"""Day planner: the spec's greedy engine (assign-tables.md §7), then a day-level optimiser.
 
 Stage 1 — greedy: bookings in start order, each gets its best-ranked conflict-free plan (with the
 lookahead penalty of §7.9); what it seats immediately blocks later bookings. This is the original's
 behaviour and the guaranteed fallback.
 
-Stage 2 — augmenting repair ("augmenting-repair"): for every booking greedy left unseated, try its
-plans in rank order; a plan blocked by at most `max_blockers` seated bookings is taken if every
-blocker can be moved to another free plan, directly or by displacing one more booking in turn
-(ejection chain of bounded depth). Every successful step seats one more booking and unseats none,
-so the result is never worse than greedy in (seated, covers, -score). The stage stops when a full
-pass finds nothing, when its deterministic work cap is reached, or when the wall-clock budget runs
-out; only the last makes the result timing-dependent, and it is reported.
+Stage 2 — optimiser ("lns", see optimiser.py): large-neighbourhood search over the whole day that
+maximises (seated, covers, -score). Its result replaces greedy's only if it is lexicographically
+at least as good; an exception in it leaves greedy's plan ("greedy-fallback"). It stops at a
+deterministic iteration cap or at the wall-clock budget, whichever comes first; only the budget
+makes the plan timing-dependent, and `DayPlan.optimiser["budgetExhausted"]` reports it.
 
-Internally windows are integer epoch seconds and table sets are bitmasks (see floor.py).
+Internally windows are epoch seconds and table sets are int bitmasks (see floor.py).
 """
 
 from __future__ import annotations
@@ -24,15 +22,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from typing import Any
 
-from .floor import Floor, PlanShape
+from .floor import Floor
 from .model import ACTIVE_BOOKING_STATUSES, AllocatorConfig, Booking, DayInput
+from .optimiser import PackingBooking, optimise
 from .plan import (
     CONFLICTS_EXISTING,
     NO_SUITABLE_TABLES,
     NO_SUITABLE_TABLES_REASON,
     PLANNER_FALLBACK,
     PLANNER_GREEDY,
-    PLANNER_REPAIR,
+    PLANNER_LNS,
     DayPlan,
     Objective,
     PlannedAssignment,
@@ -95,10 +94,9 @@ class _Ctx:
 @dataclass(slots=True)
 class PlannerOptions:
     optimiser: bool = True
-    time_budget_s: float = 1.0
-    max_blockers: int = 2
-    chain_depth: int = 2
-    work_cap: int = 2_000_000  # deterministic bound on repair steps (plan probes)
+    time_budget_s: float = 1.0  # wall-clock cap of the optimiser stage
+    max_iterations: int = 20_000  # deterministic cap; the plan is reproducible when it binds first
+    seed: int = 0
     capture_decisions: bool = True
     now: datetime | None = None  # decision timestamps; None = wall clock
 
@@ -386,123 +384,73 @@ class DayPlanner:
         return result
 
     # ------------------------------------------------------------------------------------------
-    # stage 2: augmenting repair
+    # stage 2: day-level optimiser (optimiser.py)
     # ------------------------------------------------------------------------------------------
-    def _repair(self) -> dict[str, Any]:
+    def _optimise(self) -> dict[str, Any]:
         opts = self.options
         began = self.clock()
         deadline = began + max(0.0, opts.time_budget_s)
-        self.occupants: list[list[int]] = [[] for _ in self.floor.tables]
-        for pos, plan in enumerate(self.plan_of):
-            if plan is not None:
-                for t in plan.shape.indices:
-                    self.occupants[t].append(pos)
-        self._work = 0
-        self._journal: list[tuple[int, ScoredPlan | None]] = []
-        augmented = 0
-        exhausted = False
-        budget_hit = False
-        candidates = [c for c in self.ctx if c.window is not None and c.plans and self.plan_of[c.pos] is None]
-        improved = True
-        while improved and not exhausted and not budget_hit:
-            improved = False
-            for ctx in candidates:
-                if self.plan_of[ctx.pos] is not None:
-                    continue
-                if self.clock() > deadline:
-                    budget_hit = True
-                    break
-                if self._work > opts.work_cap:
-                    exhausted = True
-                    break
-                mark = len(self._journal)
-                if self._place(ctx.pos, opts.chain_depth, {ctx.pos}, opts.max_blockers):
-                    augmented += 1
-                    improved = True
-                else:
-                    self._undo(mark)
-                del self._journal[:]
-        return {
-            "name": PLANNER_REPAIR,
-            "augmentations": augmented,
-            "workSteps": self._work,
-            "workCapReached": exhausted,
-            "budgetExhausted": budget_hit,
-            "budgetMs": round(opts.time_budget_s * 1000, 1),
-            "elapsedMs": round((self.clock() - began) * 1000, 2),
-        }
-
-    def _blockers(self, pos: int, shape: PlanShape) -> list[int] | None:
-        """Seated bookings that a plan would collide with; None if an immovable interval blocks it."""
-        ctx = self.ctx[pos]
-        if shape.mask & ctx.static_busy:
-            return None
-        found: list[int] = []
-        start, end = ctx.start, ctx.end
-        for t in shape.indices:
-            for other in self.occupants[t]:
-                o = self.ctx[other]
-                if o.start < end and start < o.end and other not in found:
-                    found.append(other)
-        return found
-
-    def _set(self, pos: int, plan: ScoredPlan | None) -> None:
-        old = self.plan_of[pos]
-        self._journal.append((pos, old))
-        if old is not None:
-            for t in old.shape.indices:
-                self.occupants[t].remove(pos)
-        self.plan_of[pos] = plan
-        if plan is not None:
-            for t in plan.shape.indices:
-                self.occupants[t].append(pos)
-
-    def _undo(self, mark: int) -> None:
-        while len(self._journal) > mark:
-            pos, old = self._journal.pop()
-            current = self.plan_of[pos]
-            if current is not None:
-                for t in current.shape.indices:
-                    self.occupants[t].remove(pos)
-            self.plan_of[pos] = old
-            if old is not None:
-                for t in old.shape.indices:
-                    self.occupants[t].append(pos)
-
-    def _place(self, pos: int, depth: int, locked: set[int], max_blockers: int) -> bool:
-        """Seat `pos` (currently unseated) on a free plan, else by moving ≤ max_blockers others."""
-        plans = self.ctx[pos].plans
-        blocked: list[tuple[ScoredPlan, list[int]]] = []
-        for p in plans:
-            self._work += 1
-            blockers = self._blockers(pos, p.shape)
-            if blockers is None:
+        items: list[PackingBooking] = []
+        owners: list[int] = []
+        usable_of: list[list[ScoredPlan]] = []
+        shared: dict[tuple[int, int], tuple[list[ScoredPlan], tuple, tuple]] = {}
+        for ctx in self.ctx:
+            if ctx.window is None or not ctx.plans:
                 continue
-            if not blockers:
-                self._set(pos, p)
-                self.stage_of[pos] = "repair"
-                return True
-            if depth > 0 and len(blockers) <= max_blockers and not any(b in locked for b in blockers):
-                blocked.append((p, blockers))
-        for p, blockers in blocked:
-            if self._work > self.options.work_cap:
-                return False
-            mark = len(self._journal)
-            for b in blockers:
-                self._set(b, None)
-            self._set(pos, p)
-            inner = locked | {pos} | set(blockers)
-            ok = True
-            for b in blockers:
-                # Deeper moves may only displace one booking at a time: keeps the chain narrow.
-                if not self._place(b, depth - 1, inner, 1):
-                    ok = False
-                    break
-            if ok:
-                self.stage_of[pos] = "repair"
-                return True
-            self._undo(mark)
-        return False
+            key = (id(ctx.plans), ctx.static_busy)
+            got = shared.get(key)
+            if got is None:
+                usable = [p for p in ctx.plans if not p.shape.mask & ctx.static_busy]
+                plans = tuple(p.shape.indices for p in usable)
+                zones = tuple(self.floor.tables[p.shape.indices[0]].zone_id or "" for p in usable)
+                got = (usable, plans, zones)
+                shared[key] = got
+            usable, plans, zones = got
+            if not plans:
+                continue
+            items.append(PackingBooking(ctx.start, ctx.end, ctx.party, plans, zones))
+            owners.append(ctx.pos)
+            usable_of.append(usable)
+        initial: list[int | None] = []
+        for pos, usable in zip(owners, usable_of, strict=True):
+            chosen = self.plan_of[pos]
+            if chosen is None:
+                initial.append(None)
+            else:
+                mask = chosen.shape.mask
+                initial.append(next(k for k, p in enumerate(usable) if p.shape.mask == mask))
+        result = optimise(
+            items,
+            self.floor.capacity,
+            initial,
+            deadline=deadline,
+            clock=self.clock,
+            max_iterations=opts.max_iterations,
+            seed=opts.seed,
+        )
+        moved = 0
+        for pos, usable, k in zip(owners, usable_of, result.choice, strict=True):
+            old = self.plan_of[pos]
+            new = usable[k] if k is not None else None
+            if (old is None and new is None) or (
+                old is not None and new is not None and old.shape.mask == new.shape.mask
+            ):
+                continue
+            self.plan_of[pos] = new
+            self.stage_of[pos] = "optimiser"
+            moved += 1
+        return {
+            "name": PLANNER_LNS,
+            "iterations": result.iterations,
+            "improvements": result.improvements,
+            "constructionUsed": result.constructed_better,
+            "bookingsChanged": moved,
+            "budgetExhausted": result.budget_exhausted,
+            "budgetMs": round(opts.time_budget_s * 1000, 1),
+            "maxIterations": opts.max_iterations,
+            "elapsedMs": round((self.clock() - began) * 1000, 2),
+            **result.stats,
+        }
 
     # ------------------------------------------------------------------------------------------
     # results
@@ -531,17 +479,17 @@ class DayPlanner:
         optimiser: dict[str, Any] = {"name": None}
         if self.options.optimiser:
             try:
-                optimiser = self._repair()
+                optimiser = self._optimise()
                 final = self._objective()
                 if final.key() < greedy_obj.key():  # never worse than greedy
-                    raise RuntimeError("repair produced a worse plan")
+                    raise RuntimeError("optimiser produced a worse plan")
                 improved = final.key() > greedy_obj.key()
-                planner = (
-                    PLANNER_FALLBACK if optimiser["budgetExhausted"] and not improved else PLANNER_REPAIR
-                )
+                if not improved:  # an equally good plan is no reason to depart from the spec engine
+                    self.plan_of, self.stage_of = list(greedy_plans), list(greedy_stages)
+                planner = PLANNER_FALLBACK if optimiser["budgetExhausted"] and not improved else PLANNER_LNS
             except Exception as exc:  # the greedy plan stays the guaranteed answer
                 self.plan_of, self.stage_of = greedy_plans, greedy_stages
-                optimiser = {"name": PLANNER_REPAIR, "error": type(exc).__name__ + ": " + str(exc)}
+                optimiser = {"name": PLANNER_LNS, "error": type(exc).__name__ + ": " + str(exc)}
                 planner = PLANNER_FALLBACK
         t_opt = self.clock()
         final_obj = self._objective()
@@ -897,6 +845,40 @@ class DayPlanner:
             "planner": planner,
             "plannerStage": self.stage_of[ctx.pos] if plan is not None else None,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceBooking:
+    """One evaluated booking as a packing problem: for exact solvers and benchmarks."""
+
+    booking_id: str
+    party_size: int
+    start: float  # block window, epoch seconds
+    end: float
+    plans: tuple[tuple[int, ...], ...]  # candidate table-index sets not blocked by immovable intervals
+
+
+def export_instance(planner: DayPlanner) -> list[InstanceBooking]:
+    """The day as the planner saw it (call after `plan()`): same windows, same candidate plans.
+
+    Plans that are supersets of another plan of the same booking are dropped: they can never seat
+    more bookings or covers than the subset, so maximum seated/covers are unchanged.
+    """
+    out = []
+    for ctx in planner.ctx:
+        if ctx.window is None or not ctx.plans:
+            out.append(InstanceBooking(ctx.booking.id, ctx.party, ctx.start, ctx.end, ()))
+            continue
+        masks = sorted(
+            {p.shape.mask for p in ctx.plans if not p.shape.mask & ctx.static_busy}, key=int.bit_count
+        )
+        kept: list[int] = []
+        for m in masks:
+            if not any(k & m == k for k in kept):
+                kept.append(m)
+        plans = tuple(tuple(i for i in range(m.bit_length()) if m >> i & 1) for m in kept)
+        out.append(InstanceBooking(ctx.booking.id, ctx.party, ctx.start, ctx.end, plans))
+    return out
 
 
 def plan_day(

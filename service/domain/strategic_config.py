@@ -393,4 +393,6 @@ class ResolvedWeightsProvider:
             return self._snapshots[str(restaurant_id)]
         except KeyError:
             # resolving lazily here would need I/O inside the run: a programming error, not a fallback
-            raise LookupError(f"strategic weights for {restaurant_id} were not resolved before the run") from None
+            raise LookupError(
+                f"strategic weights for {restaurant_id} were not resolved before the run"
+            ) from None

@@ -1,0 +1,326 @@
+"""Planning benchmark for auto-assign (not a test).
+
+Generates deterministic synthetic days (60 tables / 400 bookings, 200 tables / 2,000 bookings),
+plans each with the domain allocator and compares bookings seated by the greedy engine, by the
+optimiser, and by an exact optimum computed with HiGHS (MILP) on the same instance and rules
+(same windows, same candidate table sets, same immovable busy intervals).
+
+    uv run python bench/assign_day.py [--seed N] [--milp-time-limit S] [--only small|large]
+
+Targets (issue 5): 400-booking day planned (and committed) in < 1 s; optimiser ≥ 0.99 of the exact
+optimum; 2,000-booking day planned in < 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time as clock
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from service.domain.model import (  # noqa: E402
+    SHIPPED_DEMAND_RULES,
+    AllocatorConfig,
+    Booking,
+    DayInput,
+    Hold,
+    RestaurantPolicy,
+    ServicePeriod,
+    Table,
+)
+from service.domain.plan import DayPlan  # noqa: E402
+from service.domain.planner import DayPlanner, InstanceBooking, PlannerOptions, export_instance  # noqa: E402
+
+TZ = ZoneInfo("Europe/London")
+SERVICE_DATE = date(2025, 11, 14)  # a Friday
+RESTAURANT_ID = "bench-restaurant"
+
+# ---------------------------------------------------------------------------------------------
+# COMMIT HOOK — whoever builds the commit path plugs it in here: a callable that takes the DayPlan
+# and a PostgreSQL URL, commits every assignment in plan order (assign_tables_atomic_v2 per
+# booking) into a prepared database, and returns nothing. While it is None the "plan+commit"
+# column prints "n/a".
+COMMIT_HOOK: Callable[[DayPlan, str], None] | None = None
+COMMIT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    tables: int
+    bookings: int
+
+
+SCENARIOS = (Scenario("small", 60, 400), Scenario("large", 200, 2000))
+
+
+def generate_day(scenario: Scenario, seed: int, *, peak_width: float = 1.0) -> DayInput:
+    """Rows of adjacent tables in zones; party sizes mostly 2–4 with a tail to 12; lunch and
+    dinner peaks; a few existing assignments and active holds. `peak_width` scales the spread of
+    the peaks: 1.0 is a busy but realistic day, smaller values pile bookings onto the peaks."""
+    rng = random.Random(f"{scenario.name}:{seed}")
+    zones = max(2, scenario.tables // 20)
+    row_length = 5
+    tables: list[Table] = []
+    adjacency: list[tuple[str, str]] = []
+    for n in range(scenario.tables):
+        zone = n % zones
+        capacity = rng.choices([2, 4, 6, 8], weights=[40, 38, 14, 8])[0]
+        tables.append(
+            Table(
+                id=f"table-{n:04d}",
+                number=f"{chr(65 + zone % 26)}{n:03d}",
+                capacity=capacity,
+                zone_id=f"zone-{zone}",
+                min_party_size=1,
+                max_party_size=None,
+                mobility="fixed" if capacity >= 8 else "movable",
+            )
+        )
+    for zone in range(zones):
+        members = [t for i, t in enumerate(tables) if i % zones == zone]
+        rows = [members[i : i + row_length] for i in range(0, len(members), row_length)]
+        for r, row in enumerate(rows):
+            for a, b in zip(row, row[1:], strict=False):
+                adjacency.append((a.id, b.id))
+            # every other row is pushed against the next one: column neighbours are adjacent
+            if r % 2 == 0 and r + 1 < len(rows):
+                for a, b in zip(row, rows[r + 1], strict=False):
+                    adjacency.append((a.id, b.id))
+
+    def start_minute() -> int:
+        if rng.random() < 0.35:  # lunch peak around 13:00
+            minute = int(rng.gauss(13 * 60, 50 * peak_width))
+            return min(max(minute, 12 * 60), 14 * 60 + 30)
+        if rng.random() < 0.08:  # afternoon period
+            return rng.randint(15 * 60, 16 * 60 + 15)
+        minute = int(rng.gauss(19 * 60 + 30, 80 * peak_width))  # dinner peak around 19:30
+        return min(max(minute, 17 * 60), 21 * 60 + 30)
+
+    party_sizes = list(range(1, 13))
+    party_weights = [3, 38, 14, 22, 6, 7, 2, 3, 1, 1, 1, 2]
+    bookings: list[Booking] = []
+    holds: list[Hold] = []
+    for n in range(scenario.bookings):
+        minute = start_minute() // 15 * 15
+        start = datetime.combine(SERVICE_DATE, time(minute // 60, minute % 60), tzinfo=TZ)
+        party = rng.choices(party_sizes, weights=party_weights)[0]
+        bookings.append(
+            Booking(
+                id=f"booking-{n:05d}",
+                party_size=party,
+                booking_date=SERVICE_DATE,
+                start_time=start.time(),
+                start_at=start,
+                end_at=start + timedelta(minutes=rng.choice([60, 75, 90, 90, 105])),
+                status=rng.choice(["confirmed", "pending", "pending_allocation"]),
+            )
+        )
+    # ~3% already seated by staff, ~1% of tables held for a while at dinner
+    for n in rng.sample(range(len(bookings)), k=len(bookings) // 33):
+        b = bookings[n]
+        fit = [t for t in tables if t.capacity >= b.party_size]
+        if fit:
+            chosen = rng.choice(fit)
+            bookings[n] = Booking(
+                id=b.id,
+                party_size=b.party_size,
+                booking_date=b.booking_date,
+                start_time=b.start_time,
+                start_at=b.start_at,
+                end_at=b.end_at,
+                status="confirmed",
+                assigned_table_ids=(chosen.id,),
+            )
+    for n in range(max(1, scenario.tables // 100)):
+        start = datetime.combine(SERVICE_DATE, time(18, 0), tzinfo=TZ) + timedelta(minutes=30 * n)
+        holds.append(
+            Hold(
+                id=f"hold-{n}",
+                table_ids=(tables[rng.randrange(len(tables))].id,),
+                start_at=start,
+                end_at=start + timedelta(minutes=90),
+                expires_at=start + timedelta(days=1),
+            )
+        )
+    policy = RestaurantPolicy(
+        timezone="Europe/London",
+        service_periods=(
+            ServicePeriod("lunch", time(12, 0), time(15, 0), None, "lunch"),
+            ServicePeriod("afternoon", time(15, 0), time(17, 0), None, "drinks"),
+            ServicePeriod("dinner", time(17, 0), time(23, 0), None, "dinner"),
+        ),
+        overrun_by_service={"lunch": "allow", "drinks": "clamp", "dinner": "clamp"},
+    )
+    return DayInput(
+        restaurant_id=RESTAURANT_ID,
+        service_date=SERVICE_DATE,
+        tables=tuple(tables),
+        bookings=tuple(bookings),
+        adjacency=tuple(adjacency),
+        policy=policy,
+        holds=tuple(holds),
+        demand_rules=SHIPPED_DEMAND_RULES,
+        now=datetime.combine(SERVICE_DATE, time(9, 0), tzinfo=TZ),
+    )
+
+
+def exact_optimum(instance: list[InstanceBooking], time_limit: float) -> tuple[int | None, float | None, str]:
+    """Maximum bookings seated (MILP, HiGHS): one plan per booking at most, and per table at most
+    one booking at every instant (interval graph: maximal cliques sit at window starts)."""
+    import highspy
+    import numpy as np
+
+    columns: list[tuple[int, tuple[int, ...]]] = []
+    for b_index, booking in enumerate(instance):
+        for plan in booking.plans:
+            columns.append((b_index, plan))
+    if not columns:
+        return 0, 0.0, "empty"
+    rows: dict[tuple, int] = {}
+    entries: list[list[int]] = [[] for _ in columns]
+    for col, (b_index, _) in enumerate(columns):
+        entries[col].append(b_index)  # row b_index: at most one plan per booking
+    row_count = len(instance)
+    starts = sorted({b.start for b in instance if b.plans})
+    by_table: dict[int, list[int]] = {}
+    for col, (_, plan) in enumerate(columns):
+        for t in plan:
+            by_table.setdefault(t, []).append(col)
+    for t, cols in by_table.items():
+        for point in starts:
+            active = tuple(
+                c for c in cols if instance[columns[c][0]].start <= point < instance[columns[c][0]].end
+            )
+            if len({columns[c][0] for c in active}) < 2:
+                continue
+            key = (t, active)
+            if key in rows:
+                continue
+            rows[key] = row_count
+            for c in active:
+                entries[c].append(row_count)
+            row_count += 1
+    start_idx = [0]
+    index: list[int] = []
+    for col_rows in entries:
+        index.extend(col_rows)
+        start_idx.append(len(index))
+    lp = highspy.HighsLp()
+    lp.num_col_ = len(columns)
+    lp.num_row_ = row_count
+    lp.col_cost_ = np.ones(len(columns))
+    lp.col_lower_ = np.zeros(len(columns))
+    lp.col_upper_ = np.ones(len(columns))
+    lp.row_lower_ = np.full(row_count, -highspy.kHighsInf)
+    lp.row_upper_ = np.ones(row_count)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = np.array(start_idx, dtype=np.int32)
+    lp.a_matrix_.index_ = np.array(index, dtype=np.int32)
+    lp.a_matrix_.value_ = np.ones(len(index))
+    lp.sense_ = highspy.ObjSense.kMaximize
+    lp.integrality_ = [highspy.HighsVarType.kInteger] * len(columns)
+    solver = highspy.Highs()
+    solver.setOptionValue("output_flag", False)
+    solver.setOptionValue("time_limit", float(time_limit))
+    solver.setOptionValue("mip_rel_gap", 0.0)
+    solver.passModel(lp)
+    solver.run()
+    status = solver.modelStatusToString(solver.getModelStatus())
+    info = solver.getInfo()
+    value = info.objective_function_value
+    bound = info.mip_dual_bound
+    best = int(round(value)) if value == value and abs(value) < 1e12 else None
+    return best, bound, status
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    if a is None or not b or b != b or abs(b) == float("inf"):
+        return "n/a"
+    return f"{a / b:.4f}"
+
+
+def run_scenario(scenario: Scenario, seed: int, milp_time_limit: float, budget: float, repeats: int) -> dict:
+    day = generate_day(scenario, seed)
+    config = AllocatorConfig()  # original defaults: lookahead on, merges on, kMax 3, connected
+    plan_times = []
+    plan = planner = None
+    for _ in range(repeats):
+        planner = DayPlanner(
+            day, config, options=PlannerOptions(time_budget_s=budget, capture_decisions=False)
+        )
+        began = clock.perf_counter()
+        plan = planner.plan()
+        plan_times.append(clock.perf_counter() - began)
+    assert plan is not None and planner is not None
+    plan_s = min(plan_times)
+    commit_s = None
+    if COMMIT_HOOK is not None:
+        began = clock.perf_counter()
+        COMMIT_HOOK(plan, COMMIT_DATABASE_URL)
+        commit_s = clock.perf_counter() - began
+    instance = export_instance(planner)
+    began = clock.perf_counter()
+    exact, bound, status = exact_optimum(instance, milp_time_limit)
+    milp_s = clock.perf_counter() - began
+    return {
+        "scenario": f"{scenario.tables} tables / {scenario.bookings} bookings",
+        "evaluated": len(plan.order),
+        "plan_s": plan_s,
+        "plan_commit_s": None if commit_s is None else plan_s + commit_s,
+        "greedy": plan.greedy.seated,
+        "optimiser": plan.final.seated,
+        "planner": plan.planner,
+        "exact": exact,
+        "bound": bound,
+        "milp_status": status,
+        "milp_s": milp_s,
+        "timings": plan.timings,
+        "optimiser_info": plan.optimiser,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--milp-time-limit", type=float, default=300.0)
+    parser.add_argument("--budget", type=float, default=1.0, help="optimiser time budget in seconds")
+    parser.add_argument("--repeats", type=int, default=3, help="plan timing: best of N runs")
+    parser.add_argument("--only", choices=[s.name for s in SCENARIOS])
+    args = parser.parse_args(argv)
+    header = (
+        f"{'scenario':<30} {'eval':>5} {'plan s':>7} {'plan+commit s':>13} {'greedy':>6} {'optim':>6} "
+        f"{'exact':>6} {'greedy/exact':>12} {'optim/exact':>11} {'milp':>18}"
+    )
+    print(header)
+    print("-" * len(header))
+    for scenario in SCENARIOS:
+        if args.only and scenario.name != args.only:
+            continue
+        r = run_scenario(scenario, args.seed, args.milp_time_limit, args.budget, args.repeats)
+        commit = "n/a" if r["plan_commit_s"] is None else f"{r['plan_commit_s']:.3f}"
+        reference = r["exact"] if r["milp_status"] == "Optimal" else r["bound"]
+        milp = f"{r['milp_status'][:10]} {r['milp_s']:.1f}s"
+        print(
+            f"{r['scenario']:<30} {r['evaluated']:>5} {r['plan_s']:>7.3f} {commit:>13} {r['greedy']:>6} "
+            f"{r['optimiser']:>6} {str(r['exact']):>6} {ratio(r['greedy'], reference):>12} "
+            f"{ratio(r['optimiser'], reference):>11} {milp:>18}"
+        )
+        print(f"    planner={r['planner']} timings={r['timings']} optimiser={r['optimiser_info']}")
+        if r["milp_status"] != "Optimal" and r["bound"] is not None:
+            print(f"    MILP not proven optimal: ratios use the dual bound {r['bound']:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,375 @@
+"""Day-level optimiser: large-neighbourhood search over the whole day's seating.
+
+The day is a packing problem: booking i has a block window and a list of candidate table sets;
+choose at most one set per booking so that no table carries two overlapping windows. Objective,
+lexicographic: bookings seated, then covers, then lower total plan score.
+
+Method (all deterministic for a given input and iteration cap):
+1. Construction: bookings by window end, each on the free set with fewest tables, then the
+   smallest idle gap before it on those tables ("best fit in time"), then fewest seats.
+   The better of this and the caller's plan (greedy) is the starting point.
+2. Ruin and recreate: pick an unseated booking u (seeded RNG); ruin a region around it — either
+   the tables u could use in one zone over u's window ± a margin, or the bookings that block one
+   of u's table sets — and re-insert the removed bookings plus the nearby unseated ones by the
+   construction rule with a randomly perturbed order. Keep the result if the region seats at least
+   as many bookings as before (ties: less capacity × time used, which leaves room for later
+   moves); otherwise restore the region exactly.
+3. Polish: each seated booking moves to its best-scored free table set (score only; the seated
+   set does not change).
+
+Time is compressed to the distinct window endpoints, so every window is an int bitmask and
+"table t is free for booking i" is one AND; half-open overlap is preserved exactly.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class PackingBooking:
+    start: float
+    end: float
+    party_size: int
+    # Candidate table sets in rank order (best score first); table indices within each set.
+    plans: tuple[tuple[int, ...], ...]
+    zone_of_plan: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class OptimiserResult:
+    choice: list[int | None]  # plan index per booking
+    iterations: int = 0
+    improvements: int = 0
+    budget_exhausted: bool = False
+    constructed_better: bool = False
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+def _dominance_filter(plans: Sequence[tuple[int, ...]]) -> list[int]:
+    """Indices of plans that are not a strict superset of another plan: a superset can never seat
+    more bookings than its subset, so count-oriented moves only need the minimal sets."""
+    masks = []
+    for plan in plans:
+        m = 0
+        for t in plan:
+            m |= 1 << t
+        masks.append(m)
+    order = sorted(range(len(plans)), key=lambda k: (masks[k].bit_count(), k))
+    kept: list[int] = []
+    kept_masks: list[int] = []
+    for k in order:
+        m = masks[k]
+        if any(km & m == km for km in kept_masks):
+            continue
+        kept.append(k)
+        kept_masks.append(m)
+    return kept
+
+
+class DayOptimiser:
+    def __init__(
+        self,
+        bookings: Sequence[PackingBooking],
+        capacities: Sequence[int],
+        *,
+        seed: int = 0,
+        margin_seconds: float = 1800.0,
+        clock: Callable[[], float],
+    ) -> None:
+        self.bookings = bookings
+        self.cap = list(capacities)
+        self.clock = clock
+        self.rng = random.Random(seed)
+        self.margin = margin_seconds
+        n = len(bookings)
+        points = sorted({b.start for b in bookings} | {b.end for b in bookings})
+        self.coord = points
+        where = {p: k for k, p in enumerate(points)}
+        self.s = [where[b.start] for b in bookings]
+        self.e = [where[b.end] for b in bookings]
+        self.w = [((1 << (self.e[i] - self.s[i])) - 1) << self.s[i] for i in range(n)]
+        self.length = [b.end - b.start for b in bookings]
+        self.party = [b.party_size for b in bookings]
+        # Bookings of one party size share one plans tuple: derive per-plan data once per tuple.
+        derived: dict[int, tuple[list[int], list[int], int]] = {}
+        self.lean: list[list[int]] = []
+        self.seats: list[list[int]] = []
+        self.union: list[int] = []
+        for b in bookings:
+            got = derived.get(id(b.plans))
+            if got is None:
+                seats = [sum(self.cap[t] for t in plan) for plan in b.plans]
+                kept = _dominance_filter(b.plans)
+                kept.sort(key=lambda k, b=b, seats=seats: (len(b.plans[k]), seats[k], k))
+                union = 0
+                for plan in b.plans:
+                    for t in plan:
+                        union |= 1 << t
+                got = (kept, seats, union)
+                derived[id(b.plans)] = got
+            self.lean.append(got[0])
+            self.seats.append(got[1])
+            self.union.append(got[2])
+        self.min_footprint = [
+            min((self.seats[i][k] for k in self.lean[i]), default=0) * self.length[i] for i in range(n)
+        ]
+        self.by_start = sorted(range(n), key=lambda i: (bookings[i].start, i))
+        self.starts = [bookings[i].start for i in self.by_start]
+        self.max_len = max(self.length, default=0.0)
+        self.occ = [0] * len(self.cap)
+        self.choice: list[int | None] = [None] * n
+        self.temperature = 0.0
+
+    # -- state -------------------------------------------------------------------------------------
+    def _plan(self, i: int, k: int) -> tuple[int, ...]:
+        return self.bookings[i].plans[k]
+
+    def _free(self, i: int, k: int) -> bool:
+        w = self.w[i]
+        occ = self.occ
+        for t in self.bookings[i].plans[k]:  # noqa: SIM110 - a plain loop is faster on this hot path
+            if occ[t] & w:
+                return False
+        return True
+
+    def _put(self, i: int, k: int) -> None:
+        self.choice[i] = k
+        w = self.w[i]
+        for t in self.bookings[i].plans[k]:
+            self.occ[t] |= w
+
+    def _take(self, i: int) -> None:
+        k = self.choice[i]
+        assert k is not None
+        keep = ~self.w[i]
+        for t in self.bookings[i].plans[k]:
+            self.occ[t] &= keep
+        self.choice[i] = None
+
+    def _gap(self, i: int, plan: tuple[int, ...]) -> float:
+        """Idle time left around the window on these tables (before and after): best fit in time."""
+        s, e = self.s[i], self.e[i]
+        below = (1 << s) - 1
+        start, end = self.bookings[i].start, self.bookings[i].end
+        coord = self.coord
+        gap = 0.0
+        for t in plan:
+            occ = self.occ[t]
+            last = (occ & below).bit_length()
+            gap += start - coord[last] if last else 86_400.0
+            above = occ >> e
+            if above:
+                gap += coord[e + (above & -above).bit_length() - 1] - end
+            else:
+                gap += 86_400.0
+        return gap
+
+    def _insert(self, order: Sequence[int], seats_first: bool = False) -> list[int]:
+        placed = []
+        for i in order:
+            best = None
+            best_key = None
+            plans = self.bookings[i].plans
+            for k in self.lean[i]:
+                if not self._free(i, k):
+                    continue
+                if seats_first:
+                    key = (len(plans[k]), self.seats[i][k], self._gap(i, plans[k]))
+                else:
+                    key = (len(plans[k]), self._gap(i, plans[k]), self.seats[i][k])
+                if best_key is None or key < best_key:
+                    best, best_key = k, key
+            if best is not None:
+                self._put(i, best)
+                placed.append(i)
+        return placed
+
+    def _footprint(self, items: Sequence[int]) -> float:
+        total = 0.0
+        for i in items:
+            k = self.choice[i]
+            if k is not None:
+                total += self.seats[i][k] * self.length[i]
+        return total
+
+    def objective(self) -> tuple[int, int]:
+        seated = covers = 0
+        for i, k in enumerate(self.choice):
+            if k is not None:
+                seated += 1
+                covers += self.party[i]
+        return seated, covers
+
+    # -- stages ------------------------------------------------------------------------------------
+    def load(self, choice: Sequence[int | None]) -> None:
+        self.occ = [0] * len(self.cap)
+        self.choice = [None] * len(self.bookings)
+        for i, k in enumerate(choice):
+            if k is not None:
+                self._put(i, k)
+
+    def construct(self) -> list[int | None]:
+        self.load([None] * len(self.bookings))
+        order = sorted(
+            (i for i, b in enumerate(self.bookings) if b.plans), key=lambda i: (self.e[i], self.s[i], i)
+        )
+        self._insert(order)
+        return list(self.choice)
+
+    def _near(self, lo: float, hi: float) -> list[int]:
+        a = bisect.bisect_left(self.starts, lo - self.max_len)
+        b = bisect.bisect_left(self.starts, hi)
+        bookings = self.bookings
+        return [j for j in self.by_start[a:b] if bookings[j].end > lo]
+
+    def _step(self, u: int) -> bool:
+        rng = self.rng
+        bookings = self.bookings
+        plans_u = bookings[u].plans
+        roll = rng.random()
+        forced: int | None = None
+        if roll < 0.35:
+            # Zone ruin: the tables u could use in one zone, over u's window ± margin.
+            lo, hi = bookings[u].start - self.margin, bookings[u].end + self.margin
+            zones = bookings[u].zone_of_plan
+            pick = rng.randrange(len(plans_u))
+            region = 0
+            for k, plan in enumerate(plans_u):
+                if not zones or zones[k] == zones[pick]:
+                    for t in plan:
+                        region |= 1 << t
+        elif roll < 0.7:
+            # Targeted ruin: seat u on one of its sets and evict whoever blocks it.
+            lo, hi = bookings[u].start - self.margin, bookings[u].end + self.margin
+            forced = self.lean[u][rng.randrange(len(self.lean[u]))]
+            region = 0
+            for t in plans_u[forced]:
+                region |= 1 << t
+        else:
+            # Table sweep: a few tables of similar size over a long stretch of the service, so
+            # whole sequences of bookings on them can be re-packed.
+            anchor = rng.choice(plans_u[rng.choice(self.lean[u])])
+            size = self.cap[anchor]
+            similar = [t for t, c in enumerate(self.cap) if t != anchor and abs(c - size) <= 2]
+            region = 1 << anchor
+            for t in rng.sample(similar, min(len(similar), rng.randint(1, 4))):
+                region |= 1 << t
+            lo, hi = bookings[u].start - 3 * self.margin, bookings[u].end + 3 * self.margin
+        near = self._near(lo, hi)
+        removed = []
+        for j in near:
+            k = self.choice[j]
+            if k is None:
+                continue
+            for t in bookings[j].plans[k]:
+                if region >> t & 1:
+                    if forced is None or self.w[j] & self.w[u]:
+                        removed.append(j)
+                    break
+        if forced is not None:
+            for j in removed:
+                for t in bookings[j].plans[self.choice[j]]:  # type: ignore[index]
+                    region |= 1 << t
+        before = (len(removed), -self._footprint(removed))
+        saved = [(j, self.choice[j]) for j in removed]
+        for j in removed:
+            self._take(j)
+        pool = [j for j in near if self.choice[j] is None and j != u and self.union[j] & region] + removed
+        placed: list[int] = []
+        if forced is not None:
+            self._put(u, forced)
+            placed.append(u)
+        else:
+            pool.append(u)
+        if rng.random() < 0.5:
+            noise = rng.random() * 3600.0
+            pool = sorted(set(pool), key=lambda j: (bookings[j].end + rng.uniform(0.0, noise), j))
+        else:  # smallest seats × time first: seating count favours small footprints
+            noise = 1.0 + rng.random()
+            pool = sorted(set(pool), key=lambda j: (self.min_footprint[j] * rng.uniform(1.0, noise), j))
+        placed += self._insert(pool, seats_first=rng.random() < 0.3)
+        after = (len(placed), -self._footprint(placed))
+        if after >= before:
+            return after[0] > before[0]
+        if after[0] == before[0] - 1 and rng.random() < self.temperature:
+            return False  # occasionally step down one booking to leave a plateau; best is kept
+        for j in placed:
+            self._take(j)
+        for j, k in saved:
+            self._put(j, k)  # type: ignore[arg-type]
+        return False
+
+    def search(self, deadline: float, max_iterations: int) -> tuple[int, int, bool]:
+        iterations = improvements = 0
+        best = self.objective()
+        best_choice = list(self.choice)
+        exhausted = False
+        while iterations < max_iterations:
+            if self.clock() > deadline:
+                exhausted = True
+                break
+            unseated = [i for i, b in enumerate(self.bookings) if b.plans and self.choice[i] is None]
+            if not unseated:
+                break
+            # Occasional downhill steps after the first quarter of the run; never below best − 3.
+            self.temperature = (
+                0.02 if iterations > max_iterations // 4 and self.objective()[0] > best[0] - 3 else 0.0
+            )
+            for _ in range(32):
+                iterations += 1
+                u = unseated[self.rng.randrange(len(unseated))]
+                if self.choice[u] is None:
+                    self._step(u)
+            current = self.objective()
+            if current > best:
+                best = current
+                best_choice = list(self.choice)
+                improvements += 1
+        self.load(best_choice)
+        return iterations, improvements, exhausted
+
+    def polish(self) -> None:
+        """Best-scored free set for every seated booking; the seated set is unchanged."""
+        for i in self.by_start:
+            k = self.choice[i]
+            if k is None or k == 0:
+                continue
+            self._take(i)
+            for better in range(len(self.bookings[i].plans)):
+                if self._free(i, better):
+                    self._put(i, better)
+                    break
+
+
+def optimise(
+    bookings: Sequence[PackingBooking],
+    capacities: Sequence[int],
+    initial: Sequence[int | None],
+    *,
+    deadline: float,
+    clock: Callable[[], float],
+    max_iterations: int = 200_000,
+    seed: int = 0,
+) -> OptimiserResult:
+    opt = DayOptimiser(bookings, capacities, seed=seed, clock=clock)
+    constructed = opt.construct()
+    built = opt.objective()
+    opt.load(initial)
+    start = opt.objective()
+    constructed_better = built > start
+    if constructed_better:
+        opt.load(constructed)
+    iterations, improvements, exhausted = opt.search(deadline, max_iterations)
+    opt.polish()
+    return OptimiserResult(
+        choice=list(opt.choice),
+        iterations=iterations,
+        improvements=improvements,
+        budget_exhausted=exhausted,
+        constructed_better=constructed_better,
+        stats={"constructedSeated": built[0], "initialSeated": start[0]},
+    )
