@@ -322,6 +322,12 @@ async def put_strategic_config(
     INTERNAL_PATH,
     operation_id="getInternalStrategicConfig",
     response_model=InternalStrategicConfigBody,
+    openapi_extra={
+        "parameters": [
+            {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"},
+             "description": "ETag of a cached copy: 304 while it is current"}
+        ]
+    },
     responses={
         304: {"description": "If-None-Match matched the current ETag"},
         **problem_responses(
@@ -333,12 +339,15 @@ async def put_strategic_config(
 async def get_internal_strategic_config(
     restaurantId: str,  # noqa: N803 - the path parameter keeps the API's spelling
     _service_caller: ServiceDep,
-    service: ConfigServiceDep,
-    if_none_match: Annotated[str | None, Header()] = None,
+    request: Request,
 ) -> Response:
     """For other services: the same resolution as the dashboard and the allocator. Auth: ``Authorization:
     Bearer <JWT with role service_role | configured API key>``. 503 only when the store is down and no
     recent value is known — treat it as "abort", never as "use env defaults"."""
+    # the hot path of the benchmark: the service and If-None-Match are read off the request directly
+    # (each declared dependency costs a measurable share of a cached read)
+    if_none_match = request.headers.get("if-none-match")
+    service: StrategicConfigService = request.app.state.strategic_config
     rid = _parse_uuid(restaurantId, InvalidQuery, "restaurantId")
     resolved, exists = await service.lookup(rid)
     if not exists:
