@@ -114,6 +114,17 @@ class DayOptimiser:
             self.lean.append(got[0])
             self.seats.append(got[1])
             self.union.append(got[2])
+        self.single: list[dict[int, int]] = []
+        single_cache: dict[int, dict[int, int]] = {}
+        for b in bookings:
+            got_single = single_cache.get(id(b.plans))
+            if got_single is None:
+                got_single = {plan[0]: k for k, plan in enumerate(b.plans) if len(plan) == 1}
+                single_cache[id(b.plans)] = got_single
+            self.single.append(got_single)
+        self.by_capacity: dict[int, list[int]] = {}
+        for t, c in enumerate(self.cap):
+            self.by_capacity.setdefault(c, []).append(t)
         self.min_footprint = [
             min((self.seats[i][k] for k in self.lean[i]), default=0) * self.length[i] for i in range(n)
         ]
@@ -123,6 +134,7 @@ class DayOptimiser:
         self.occ = [0] * len(self.cap)
         self.choice: list[int | None] = [None] * n
         self.temperature = 0.0
+        self.repack_share = 0.3
 
     # -- state -------------------------------------------------------------------------------------
     def _plan(self, i: int, k: int) -> tuple[int, ...]:
@@ -303,6 +315,63 @@ class DayOptimiser:
             self._put(j, k)  # type: ignore[arg-type]
         return False
 
+    def _repack(self, u: int) -> bool:
+        """Re-sequence a few same-size tables over the whole day: bookings seated alone on them and
+        unseated ones that fit them, by window end onto the table free the latest (optimal for
+        identical tables); bookings that no longer fit try any other free set."""
+        rng = self.rng
+        bookings = self.bookings
+        anchors = list(self.single[u])
+        if not anchors:
+            return False
+        anchor = rng.choice(anchors)
+        same = [t for t in self.by_capacity[self.cap[anchor]] if t != anchor]
+        tables = [anchor, *rng.sample(same, min(len(same), rng.randint(0, 3)))]
+        region = 0
+        for t in tables:
+            region |= 1 << t
+        removed = []
+        pool = []
+        for j, b in enumerate(bookings):
+            k = self.choice[j]
+            if k is None:
+                if b.plans and any(t in self.single[j] for t in tables):
+                    pool.append(j)
+            elif len(b.plans[k]) == 1 and region >> b.plans[k][0] & 1:
+                removed.append(j)
+        before = (len(removed), -self._footprint(removed))
+        saved = [(j, self.choice[j]) for j in removed]
+        was_seated = set(removed)
+        for j in removed:
+            self._take(j)
+        pool = sorted(set(pool) | was_seated, key=lambda j: (self.e[j], self.s[j], j))
+        placed = []
+        leftovers = []
+        for j in pool:
+            best = best_gap = None
+            for t in tables:
+                k = self.single[j].get(t)
+                if k is None or self.occ[t] & self.w[j]:
+                    continue
+                gap = self._gap(j, (t,))
+                if best_gap is None or gap < best_gap:
+                    best, best_gap = k, gap
+            if best is None:
+                if j in was_seated:
+                    leftovers.append(j)
+                continue
+            self._put(j, best)
+            placed.append(j)
+        placed += self._insert(leftovers)
+        after = (len(placed), -self._footprint(placed))
+        if after >= before:
+            return after[0] > before[0]
+        for j in placed:
+            self._take(j)
+        for j, k in saved:
+            self._put(j, k)  # type: ignore[arg-type]
+        return False
+
     def search(self, deadline: float, max_iterations: int) -> tuple[int, int, bool]:
         iterations = improvements = 0
         best = self.objective()
@@ -323,7 +392,10 @@ class DayOptimiser:
                 iterations += 1
                 u = unseated[self.rng.randrange(len(unseated))]
                 if self.choice[u] is None:
-                    self._step(u)
+                    if self.rng.random() < self.repack_share:
+                        self._repack(u)
+                    else:
+                        self._step(u)
             current = self.objective()
             if current > best:
                 best = current

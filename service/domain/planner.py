@@ -85,6 +85,11 @@ class _Ctx:
     lookahead: dict[str, Any] | None = None
     planner_ms: float = 0.0
     greedy_reason: tuple[str, str] | None = None
+    # lookahead cache when this booking is someone's future booking (§7.9)
+    lookahead_shapes: list[int] | None = None
+    lookahead_combinations: bool = False
+    witnesses: list[int] = field(default_factory=list)
+    witness_tables: int = 0
 
     @property
     def party(self) -> int:
@@ -95,6 +100,9 @@ class _Ctx:
 class PlannerOptions:
     optimiser: bool = True
     time_budget_s: float = 1.0  # wall-clock cap of the optimiser stage
+    # Optional cap on the whole plan() call: the optimiser gets what greedy left of it (and at
+    # most time_budget_s); greedy itself always runs to the end.
+    total_budget_s: float | None = None
     max_iterations: int = 20_000  # deterministic cap; the plan is reproducible when it binds first
     seed: int = 0
     capture_decisions: bool = True
@@ -184,15 +192,6 @@ class DayPlanner:
                     continue  # a booking's own hold or rows never block it (§7.4 [REC])
                 c.static_busy |= 1 << iv.table
                 c.static_hits.append(iv)
-        # Overlap graph between evaluated bookings: who can block whom.
-        self.ov: list[list[int]] = [[] for _ in self.ctx]
-        for a_pos, a in enumerate(windowed):
-            for b in windowed[a_pos + 1 :]:
-                if b.start >= a.end:
-                    break
-                if b.end > b.start and a.end > a.start:
-                    self.ov[a.pos].append(b.pos)
-                    self.ov[b.pos].append(a.pos)
 
     def _assigned_intervals(self, booking: Booking) -> list[_Static]:
         if booking.assigned_start_at is not None and booking.assigned_end_at is not None:
@@ -284,7 +283,6 @@ class DayPlanner:
         self.dyn = [0] * n
         self.plan_of: list[ScoredPlan | None] = [None] * n
         self.stage_of: list[str] = ["greedy"] * n
-        self._witness: dict[int, tuple[int, int, list[int]]] = {}
         lookahead_on = cfg.lookahead_enabled
         evaluate = max(1, cfg.lookahead_max_plans)
         for ctx in self.ctx:
@@ -324,50 +322,59 @@ class DayPlanner:
         self.plan_of[pos] = plan
         self.stage_of[pos] = stage
         mask = plan.shape.mask
-        for other in self.ov[pos]:
-            self.dyn[other] |= mask
+        ctx = self.ctx[pos]
+        for other in self._overlapping(ctx.start, ctx.end):
+            self.dyn[other.pos] |= mask
 
     def _lookahead(self, ctx: _Ctx, plans: list[ScoredPlan]) -> list[ScoredPlan]:
-        """§7.9: penalise plans that leave an overlapping future booking without any plan."""
+        """§7.9: penalise plans that leave an overlapping future booking without any plan.
+
+        A future booking with `need` pairwise-disjoint free plans (need = largest evaluated plan
+        size + 1) cannot be stranded by any evaluated plan, so it is skipped; those witnesses are
+        cached per booking and stay valid while none of their tables becomes busy for it.
+        """
         began = self.clock()
         horizon = ctx.start + self.config.lookahead_window_minutes * 60
         lo = bisect.bisect_right(self.starts, ctx.start)
         hi = bisect.bisect_right(self.starts, min(horizon, ctx.end - 1e-9))
-        future = [
-            f
-            for f in self.by_start[lo:hi]
-            if f.pos != ctx.pos and self.plan_of[f.pos] is None and f.party > 0 and f.start > ctx.start
-        ]
         need = max(p.shape.size for p in plans) + 1
         penalties = [0.0] * len(plans)
         conflicts: list[dict[str, str]] = []
-        for f in future:
-            busy_f = f.static_busy | self.dyn[f.pos]
-            require = self.floor.require_adjacency(f.party, ignore_edges=True)  # [ORIG] quirk, §7.9
-            shapes = self.floor.plans(f.party, ctx.combinations, require).plans
-            cached = self._witness.get(f.pos)
-            if cached is not None and cached[0] == busy_f and cached[1] >= need:
-                witnesses = cached[2]
-            else:
-                witnesses = []
-                used = 0
-                for q in shapes:
-                    m = q.mask
-                    if m & busy_f or m & used:
-                        continue
-                    witnesses.append(m)
-                    used |= m
-                    if len(witnesses) >= need:
-                        break
-                self._witness[f.pos] = (busy_f, need, witnesses)
+        considered = 0
+        plan_of = self.plan_of
+        dyn = self.dyn
+        for f in self.by_start[lo:hi]:
+            if plan_of[f.pos] is not None or f.start <= ctx.start or f.pos == ctx.pos:
+                continue
+            considered += 1
+            busy_f = f.static_busy | dyn[f.pos]
+            if len(f.witnesses) >= need and not busy_f & f.witness_tables:
+                continue  # enough disjoint free plans: no plan of ctx can strand f
+            if f.lookahead_shapes is None or f.lookahead_combinations != ctx.combinations:
+                require = self.floor.require_adjacency(f.party, ignore_edges=True)  # [ORIG] quirk, §7.9
+                f.lookahead_shapes = [
+                    q.mask for q in self.floor.plans(f.party, ctx.combinations, require).plans
+                ]
+                f.lookahead_combinations = ctx.combinations
+            shapes = f.lookahead_shapes
+            witnesses: list[int] = []
+            used = 0
+            for m in shapes:
+                if m & busy_f or m & used:
+                    continue
+                witnesses.append(m)
+                used |= m
+                if len(witnesses) >= need:
+                    break
+            f.witnesses, f.witness_tables = witnesses, used
             if len(witnesses) >= need:
-                continue  # enough disjoint free plans: no plan of ctx can block f
+                continue
             for k, p in enumerate(plans):
                 pm = p.shape.mask
                 if any(not w & pm for w in witnesses):
                     continue
                 blocked = busy_f | pm
-                if any(not q.mask & blocked for q in shapes):
+                if any(not m & blocked for m in shapes):
                     continue
                 penalties[k] += self.penalty_weight
                 conflicts.append({"bookingId": f.booking.id, "planKey": p.shape.key})
@@ -375,7 +382,7 @@ class DayPlanner:
         ctx.lookahead = {
             "enabled": True,
             "evaluationMs": round((self.clock() - began) * 1000, 2),
-            "futureBookingsConsidered": len(future),
+            "futureBookingsConsidered": considered,
             "penalizedPlans": sum(1 for pen in penalties if pen),
             "totalPenalty": sum(penalties),
             "windowMinutes": self.config.lookahead_window_minutes,
@@ -390,6 +397,9 @@ class DayPlanner:
         opts = self.options
         began = self.clock()
         deadline = began + max(0.0, opts.time_budget_s)
+        if opts.total_budget_s is not None:
+            # Leave a little for building the output after the optimiser.
+            deadline = min(deadline, self._started + opts.total_budget_s * 0.9)
         items: list[PackingBooking] = []
         owners: list[int] = []
         usable_of: list[list[ScoredPlan]] = []
@@ -467,7 +477,7 @@ class DayPlanner:
         return Objective(seated, covers, score)
 
     def plan(self) -> DayPlan:
-        t0 = self.clock()
+        t0 = self._started = self.clock()
         self._setup()
         t_setup = self.clock()
         self._greedy()
@@ -507,9 +517,9 @@ class DayPlanner:
     def _final_busy(self, pos: int) -> int:
         ctx = self.ctx[pos]
         busy = ctx.static_busy
-        for other in self.ov[pos]:
-            plan = self.plan_of[other]
-            if plan is not None:
+        for other in self._overlapping(ctx.start, ctx.end):
+            plan = self.plan_of[other.pos]
+            if plan is not None and other.pos != pos:
                 busy |= plan.shape.mask
         return busy
 
@@ -524,9 +534,9 @@ class DayPlanner:
                 kinds.add("holds" if iv.kind == "hold" else "bookings")
                 if iv.table not in tables:
                     tables.append(iv.table)
-        for other in self.ov[ctx.pos]:
-            plan = self.plan_of[other]
-            if plan is not None and plan.shape.mask & members:
+        for other in self._overlapping(ctx.start, ctx.end):
+            plan = self.plan_of[other.pos]
+            if other.pos != ctx.pos and plan is not None and plan.shape.mask & members:
                 kinds.add("bookings")
                 for t in plan.shape.indices:
                     if members >> t & 1 and t not in tables:

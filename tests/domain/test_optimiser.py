@@ -1,0 +1,173 @@
+"""Day-level optimiser: never worse than greedy, strictly better where greedy fails, deterministic,
+valid plans, exact on tiny days (HiGHS), greedy fallback."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from datetime import timedelta
+
+import pytest
+
+from service.domain import planner as planner_module
+from service.domain.model import AllocatorConfig, BusyInterval
+from service.domain.planner import DayPlanner, PlannerOptions, export_instance
+
+from .builders import DAY, LONDON, booking, make_day, run, table
+
+NO_LOOKAHEAD = AllocatorConfig(lookahead_enabled=False)
+
+
+def assert_valid(day, plan):
+    """No table carries two overlapping windows; nothing lands on an immovable interval."""
+    by_id = {a.booking_id: a for a in plan.assigned}
+    for a, b in itertools.combinations(plan.assigned, 2):
+        if a.block_start < b.block_end and b.block_start < a.block_end:
+            assert not set(a.table_ids) & set(b.table_ids), (a.booking_id, b.booking_id)
+    for iv in day.busy:
+        for a in by_id.values():
+            if iv.table_id in a.table_ids and iv.booking_id != a.booking_id:
+                assert not (iv.start < a.block_end and a.block_start < iv.end)
+
+
+def crafted_day():
+    """Greedy seats X (18:00, party 2) on the 4-top because 2-tops are marked scarce; Y (18:30,
+    party 3) then has nowhere to go. Moving X to the 2-top seats both."""
+    metrics = {
+        "capacity:2|category:dining|seating:standard": 1.0,
+        "capacity:4|category:dining|seating:standard": 0.01,
+    }
+    tables = [table("S2", 2), table("L4", 4)]
+    return make_day(tables, [booking("x", "18:00", 2), booking("y", "18:30", 3)], scarcity_metrics=metrics)
+
+
+def test_optimiser_seats_more_than_greedy_where_greedy_fails():
+    day = crafted_day()
+    greedy = run(day, NO_LOOKAHEAD, optimiser=False)
+    assert greedy.planner == "greedy"
+    assert {a.booking_id: a.table_ids for a in greedy.assigned} == {"x": ("t-L4",)}
+    assert greedy.skipped[0].reason_code == "CONFLICTS_EXISTING"
+
+    plan = run(day, NO_LOOKAHEAD)
+    assert plan.planner == "lns"
+    assert {a.booking_id: a.table_ids for a in plan.assigned} == {"x": ("t-S2",), "y": ("t-L4",)}
+    assert plan.greedy.seated == 1 and plan.final.seated == 2
+    assert {a.booking_id: a.stage for a in plan.assigned} == {"x": "optimiser", "y": "optimiser"}
+    assert plan.skipped == []
+    decisions = {d["bookingId"]: d for d in plan.decisions}
+    assert decisions["y"]["selected"]["tableIds"] == ["t-L4"]
+    assert decisions["y"]["plannerStage"] == "optimiser" and decisions["y"]["planner"] == "lns"
+    assert_valid(day, plan)
+
+
+def random_day(seed: int, n_tables: int = 10, n_bookings: int = 40):
+    rng = random.Random(seed)
+    tables = [
+        table(f"T{i:02d}", rng.choice([2, 2, 4, 4, 6]), zone_id=rng.choice(["Z", "Y"]))
+        for i in range(n_tables)
+    ]
+    edges = [
+        (a.id, b.id)
+        for a, b in itertools.combinations(tables, 2)
+        if a.zone_id == b.zone_id and rng.random() < 0.3
+    ]
+    bookings = []
+    for n in range(n_bookings):
+        minute = rng.choice([12 * 60, 17 * 60]) + rng.randrange(0, 150, 15)
+        bookings.append(
+            booking(
+                f"b{n:02d}", f"{minute // 60:02d}:{minute % 60:02d}", rng.choice([1, 2, 2, 3, 4, 5, 6, 8])
+            )
+        )
+    start = bookings[0].start_at
+    busy = (BusyInterval(tables[0].id, start, start + timedelta(hours=1)),)
+    return make_day(tables, bookings, adjacency=edges, busy=busy)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_never_worse_than_greedy_and_always_valid(seed):
+    day = random_day(seed)
+    for config in (NO_LOOKAHEAD, AllocatorConfig()):
+        plan = run(day, config, time_budget_s=5.0, max_iterations=400)
+        assert plan.final.key() >= plan.greedy.key()
+        assert len(plan.assigned) == plan.final.seated
+        assert len(plan.assigned) + len(plan.skipped) == len(plan.order)
+        assert_valid(day, plan)
+
+
+def test_same_input_same_plan():
+    day = random_day(3, n_tables=12, n_bookings=60)
+
+    def snapshot():
+        plan = run(day, AllocatorConfig(), time_budget_s=30.0, max_iterations=600)
+        assert not plan.optimiser["budgetExhausted"]
+        return (
+            [(a.booking_id, a.table_ids, a.idempotency_key) for a in plan.assigned],
+            [(s.booking_id, s.reason_code, s.reason) for s in plan.skipped],
+        )
+
+    assert snapshot() == snapshot()
+
+
+def test_exhausted_budget_and_optimiser_error_fall_back_to_greedy(monkeypatch):
+    day = crafted_day()
+    no_time = run(day, NO_LOOKAHEAD, time_budget_s=0.0)
+    assert no_time.final.key() >= no_time.greedy.key()
+    assert no_time.planner in {"greedy-fallback", "lns"}
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(planner_module, "optimise", broken)
+    plan = run(day, NO_LOOKAHEAD)
+    assert plan.planner == "greedy-fallback"
+    assert "boom" in plan.optimiser["error"]
+    assert {a.booking_id: a.table_ids for a in plan.assigned} == {"x": ("t-L4",)}
+
+
+def exact_seated(instance) -> int:
+    highspy = pytest.importorskip("highspy")
+    columns = [(b, plan) for b, item in enumerate(instance) for plan in item.plans]
+    solver = highspy.Highs()
+    solver.setOptionValue("output_flag", False)
+    for _ in columns:
+        solver.addVar(0.0, 1.0)
+    solver.changeColsIntegrality(
+        len(columns), list(range(len(columns))), [highspy.HighsVarType.kInteger] * len(columns)
+    )
+    solver.changeColsCost(len(columns), list(range(len(columns))), [-1.0] * len(columns))
+    for b in range(len(instance)):
+        cols = [c for c, (owner, _) in enumerate(columns) if owner == b]
+        if cols:
+            solver.addRow(-highspy.kHighsInf, 1.0, len(cols), cols, [1.0] * len(cols))
+    tables = {t for _, plan in columns for t in plan}
+    for t in tables:
+        for point in sorted({item.start for item in instance}):
+            cols = [
+                c
+                for c, (owner, plan) in enumerate(columns)
+                if t in plan and instance[owner].start <= point < instance[owner].end
+            ]
+            if len(cols) > 1:
+                solver.addRow(-highspy.kHighsInf, 1.0, len(cols), cols, [1.0] * len(cols))
+    solver.run()
+    return round(-solver.getInfo().objective_function_value)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_optimiser_reaches_the_exact_optimum_on_tiny_days(seed):
+    day = random_day(100 + seed, n_tables=6, n_bookings=24)
+    planner = DayPlanner(
+        day,
+        NO_LOOKAHEAD,
+        options=PlannerOptions(time_budget_s=30.0, max_iterations=800, capture_decisions=False),
+    )
+    plan = planner.plan()
+    optimum = exact_seated(export_instance(planner))
+    assert plan.greedy.seated <= plan.final.seated <= optimum
+    assert plan.final.seated == optimum
+
+
+def test_windows_and_dates_are_in_the_restaurant_timezone():
+    plan = run(make_day([table("A", 2)], [booking("b", "18:00", 2)]), NO_LOOKAHEAD)
+    assert plan.assigned[0].block_start.astimezone(LONDON).date() == DAY
