@@ -43,8 +43,13 @@ def create_app(settings: Settings) -> FastAPI:
         await config_service.start()
         listener = None
         if settings.strategic_config_listen:
+            listen_url = (
+                settings.strategic_config_listen_url.get_secret_value()
+                if settings.strategic_config_listen_url
+                else database_url
+            )
             listener = ChangeListener(
-                to_libpq_url(to_sqlalchemy_url(database_url, kind="async")),
+                to_libpq_url(to_sqlalchemy_url(listen_url, kind="async")),
                 config_service,
                 connect_timeout_s=settings.db_connect_timeout_s,
             )

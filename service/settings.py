@@ -102,6 +102,11 @@ class Settings(BaseSettings):
         default=True,
         description="LISTEN on strategic_config_changed so a write on any replica invalidates this one.",
     )
+    strategic_config_listen_url: SecretStr | None = Field(
+        default=None,
+        description="Direct (session-mode) URL for the LISTEN connection when DATABASE_URL goes through a "
+        "transaction-mode pooler, which does not deliver notifications. Default: DATABASE_URL.",
+    )
     metrics_enabled: bool = Field(default=True, description="Expose GET /metrics (Prometheus text format).")
 
     # --- embedded mode --------------------------------------------------------------------------
