@@ -96,14 +96,23 @@ def bare_app():  # pragma: no cover - runs under uvicorn
         yield
         await state["pool"].close()
 
-    return Starlette(routes=[Route("/internal/v1/restaurants/{rid}/strategic-config", read)], lifespan=lifespan)
+    return Starlette(
+        routes=[Route("/internal/v1/restaurants/{rid}/strategic-config", read)], lifespan=lifespan
+    )
 
 
 # --- load generator -----------------------------------------------------------------------------------
 
 
-async def _one_connection(host: str, port: int, request: bytes, warm_until: float, stop_at: float,
-                          latencies: list[float], errors: list[int]) -> None:
+async def _one_connection(
+    host: str,
+    port: int,
+    request: bytes,
+    warm_until: float,
+    stop_at: float,
+    latencies: list[float],
+    errors: list[int],
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
         while True:
@@ -128,8 +137,16 @@ async def _one_connection(host: str, port: int, request: bytes, warm_until: floa
         writer.close()
 
 
-def _load_worker(host: str, port: int, path: str, headers: dict[str, str], connections: int, warmup: float,
-                 duration: float, out: mp.Queue) -> None:
+def _load_worker(
+    host: str,
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    connections: int,
+    warmup: float,
+    duration: float,
+    out: mp.Queue,
+) -> None:
     with contextlib.suppress(ImportError):
         import uvloop
 
@@ -143,7 +160,10 @@ def _load_worker(host: str, port: int, path: str, headers: dict[str, str], conne
         now = time.perf_counter()
         warm_until, stop_at = now + warmup, now + warmup + duration
         await asyncio.gather(
-            *(_one_connection(host, port, request, warm_until, stop_at, latencies, errors) for _ in range(connections))
+            *(
+                _one_connection(host, port, request, warm_until, stop_at, latencies, errors)
+                for _ in range(connections)
+            )
         )
         return latencies, errors
 
@@ -151,8 +171,9 @@ def _load_worker(host: str, port: int, path: str, headers: dict[str, str], conne
     out.put((latencies, errors))
 
 
-def run_load(port: int, path: str, headers: dict[str, str], connections: int, warmup: float,
-             duration: float) -> dict[str, float]:
+def run_load(
+    port: int, path: str, headers: dict[str, str], connections: int, warmup: float, duration: float
+) -> dict[str, float]:
     ctx = mp.get_context("spawn")
     queue: mp.Queue = ctx.Queue()
     proc = ctx.Process(
@@ -202,9 +223,24 @@ def _wait_ready(port: int, path: str, headers: dict[str, str], timeout: float = 
 def uvicorn_server(factory: str, env: dict[str, str], workers: int) -> Iterator[int]:
     port = _free_port()
     cmd = [
-        sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1", "--port", str(port),
-        "--no-access-log", "--log-level", "warning", "--loop", "uvloop", "--http", "httptools",
-        "--workers", str(workers),
+        sys.executable,
+        "-m",
+        "uvicorn",
+        factory,
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--workers",
+        str(workers),
     ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env})
     try:
@@ -226,7 +262,9 @@ def scratch_database(admin_url: str) -> Iterator[str]:
     url = pg.create_database(admin_url, "cap_bench")
     try:
         migrate.upgrade(url, "head")
-        pg.run(url, "INSERT INTO restaurants (id, name, slug) VALUES (%s, 'Bench', 'bench')", (RESTAURANT_ID,))
+        pg.run(
+            url, "INSERT INTO restaurants (id, name, slug) VALUES (%s, 'Bench', 'bench')", (RESTAURANT_ID,)
+        )
         pg.run(
             url,
             "INSERT INTO strategic_configs (restaurant_id, scarcity_weight, demand_multiplier_override) "
@@ -251,7 +289,9 @@ def postgres(args: argparse.Namespace) -> Iterator[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument(
         "--database-url",
         default=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
@@ -261,7 +301,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes per server (same for both)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="uvicorn worker processes per server (same for both)"
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]  # other work on the machine skews absolute numbers, not the ratio
@@ -270,7 +312,9 @@ def main() -> None:
 
     path = f"/internal/v1/restaurants/{RESTAURANT_ID}/strategic-config"
     with postgres(args) as admin_url, scratch_database(admin_url) as db_url:
-        runtime = make_url(db_url).set(username="capacity_app", password=None).render_as_string(hide_password=False)
+        runtime = (
+            make_url(db_url).set(username="capacity_app", password=None).render_as_string(hide_password=False)
+        )
         results: dict[str, dict[str, float]] = {}
 
         bare_env = {"BENCH_BARE_DSN": runtime}
@@ -289,15 +333,19 @@ def main() -> None:
             results["service"] = run_load(port, path, headers, args.connections, args.warmup, args.duration)
 
     ratio = results["service"]["rps"] / results["bare"]["rps"] if results["bare"]["rps"] else float("nan")
-    print(f"strategic-config internal read, {args.connections} connections, {args.duration:.0f}s "
-          f"(+{args.warmup:.0f}s warm-up), {args.workers} uvicorn worker(s) per server, {os.cpu_count()} CPUs, "
-          f"load average before: {load_before:.1f}")
+    print(
+        f"strategic-config internal read, {args.connections} connections, {args.duration:.0f}s "
+        f"(+{args.warmup:.0f}s warm-up), {args.workers} uvicorn worker(s) per server, {os.cpu_count()} CPUs, "
+        f"load average before: {load_before:.1f}"
+    )
     print(f"{'target':<10}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
     for name in ("service", "bare"):
         r = results[name]
         print(f"{name:<10}{r['rps']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}{r['errors']:>8.0f}")
-    print(f"throughput ratio service/bare: {ratio:.2f} (target >= 0.7); "
-          f"service p99 {results['service']['p99_ms']:.1f} ms (target < 20 ms)")
+    print(
+        f"throughput ratio service/bare: {ratio:.2f} (target >= 0.7); "
+        f"service p99 {results['service']['p99_ms']:.1f} ms (target < 20 ms)"
+    )
     if args.json:
         print(json.dumps({"ratio": ratio, **results}, indent=2))
 
