@@ -18,7 +18,7 @@ def default_data_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CAPACITY_", env_file=None, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CAPACITY_", env_file=None, extra="ignore", populate_by_name=True)
 
     # --- database -------------------------------------------------------------------------------
     database_url: SecretStr | None = Field(
