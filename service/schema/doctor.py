@@ -508,10 +508,6 @@ def _catalog_sets() -> tuple[frozenset[str], dict[str, frozenset[str]]]:
     )
 
 
-def _table_of(key: str) -> str:
-    return key.split(".", 1)[0]
-
-
 class _Diagnosis:
     def __init__(self, manifest: dict[str, Any], live: dict[str, Any], runtime_role: str, explicit_role: bool):
         self.m = manifest
