@@ -26,6 +26,7 @@ REV_MERGE = "0002_merge_groups"
 REV_OVERLAP = "0003_overlap_confirm_cache"
 REV_FUNCTIONS = "0004_capacity_functions"
 REV_STRATEGIC = "0005_strategic_config_columns"
+REV_ALLOCATOR = "0006_allocator_policy"
 
 TSTZ = "timestamp with time zone"
 TIME = "time without time zone"
@@ -294,6 +295,22 @@ _TABLE_LIST: list[Table] = [
         Column("metadata", "jsonb", not_null=True, default="'{}'::jsonb"),
         Column("created_at", TSTZ, not_null=True, default=UTC_NOW),
     ], primary_key=("booking_id", "idempotency_key")),
+    Table("restaurant_allocator_policies", [
+        Column("restaurant_id", "uuid", not_null=True),
+        # NULL: the FEATURE_ALLOCATOR_ADJACENCY_MODE env value applies
+        Column("adjacency_mode", "text"),
+        Column("overrun_policy", "text", not_null=True, default="'skip'::text"),
+        Column("respect_booking_end", "boolean", not_null=True, default="true"),
+        Column("buffer_pre_minutes", "integer", not_null=True, default="0"),
+        Column("buffer_post_minutes", "integer", not_null=True, default="5"),
+        # NULL: the original's lunch/dinner bands; else {"<service key>": {"bands": [[max_party, minutes], …],
+        # "larger": minutes}, …}
+        Column("turn_bands", "jsonb"),
+        Column("version", "bigint", not_null=True, default="1"),
+        Column("updated_by", "uuid"),
+        Column("created_at", TSTZ, not_null=True, default="now()"),
+        Column("updated_at", TSTZ, not_null=True, default="now()"),
+    ], primary_key=("restaurant_id",)),
 ]
 
 TABLES: dict[str, Table] = {t.name: t for t in _TABLE_LIST}
@@ -323,6 +340,9 @@ _LATER_COLUMNS: dict[str, dict[str, list[str]]] = {
     REV_OVERLAP: {"booking_confirmation_results": [c.name for c in TABLES["booking_confirmation_results"].columns]},
     REV_STRATEGIC: {
         "strategic_configs": ["scarcity_weight", "demand_multiplier_override", "future_conflict_penalty", "version"],
+    },
+    REV_ALLOCATOR: {
+        "restaurant_allocator_policies": [c.name for c in TABLES["restaurant_allocator_policies"].columns],
     },
 }
 
@@ -501,6 +521,20 @@ CONSTRAINTS: dict[str, list[Constraint]] = {
         _check("strategic_configs", "strategic_configs_future_conflict_penalty_range",
                "future_conflict_penalty IS NULL OR (future_conflict_penalty >= 0 AND future_conflict_penalty <= 100000)"),
     ],
+    REV_ALLOCATOR: [
+        _fk("restaurant_allocator_policies", "restaurant_id", "restaurants", "CASCADE"),
+        _check("restaurant_allocator_policies", "restaurant_allocator_policies_adjacency_mode_check",
+               "adjacency_mode IS NULL OR adjacency_mode = ANY (ARRAY['connected'::text, 'pairwise'::text, "
+               "'neighbors'::text])"),
+        _check("restaurant_allocator_policies", "restaurant_allocator_policies_overrun_policy_check",
+               "overrun_policy = ANY (ARRAY['skip'::text, 'clamp'::text, 'allow'::text])"),
+        _check("restaurant_allocator_policies", "restaurant_allocator_policies_buffer_pre_range",
+               "buffer_pre_minutes >= 0 AND buffer_pre_minutes <= 240"),
+        _check("restaurant_allocator_policies", "restaurant_allocator_policies_buffer_post_range",
+               "buffer_post_minutes >= 0 AND buffer_post_minutes <= 240"),
+        _check("restaurant_allocator_policies", "restaurant_allocator_policies_turn_bands_shape",
+               "turn_bands IS NULL OR jsonb_typeof(turn_bands) = 'object'::text"),
+    ],
 }
 
 INDEXES: dict[str, list[Index]] = {
@@ -545,6 +579,7 @@ INDEXES: dict[str, list[Index]] = {
         Index("booking_confirmation_results_created_idx", "booking_confirmation_results", "(created_at DESC)"),
     ],
     REV_STRATEGIC: [],
+    REV_ALLOCATOR: [],
 }
 
 # Constraints and indexes on the §2.17 tables: greenfield creates them, adoption never adds them.

@@ -53,7 +53,7 @@ import psycopg
 
 MANIFEST_PATH = Path(__file__).with_name("manifest.json")
 MANIFEST_FORMAT = 1
-HEAD_REVISION = "0005_strategic_config_columns"
+HEAD_REVISION = "0006_allocator_policy"
 
 VERSION_TABLE = "capacity_alembic_version"
 LEDGER_TABLE = "capacity_schema_ledger"

@@ -11,7 +11,7 @@ from alembic.config import Config
 from service.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-HEAD = "0005_strategic_config_columns"
+HEAD = "0006_allocator_policy"
 
 
 def alembic_config(database_url: str | None, settings: Settings | None = None, **x_args: str) -> Config:

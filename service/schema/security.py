@@ -344,6 +344,10 @@ POLICIES: dict[str, list[Policy]] = {
     "booking_confirmation_results": [
         _tenant_all("booking confirmation results", _own("booking_confirmation_results")),
     ],
+    # revision 0006: per-restaurant allocator policy
+    "restaurant_allocator_policies": [
+        _tenant_all("allocator policies", _own("restaurant_allocator_policies")),
+    ],
 }
 
 # §4.2 item 6: the original's permissive policies; one leftover `USING (true)` would void the tenant policies.

@@ -130,7 +130,7 @@ def fixture_b(head_db: str) -> str:
 # --------------------------------------------------------------------------------------------------
 def test_fixture_b_backfills_numeric_columns_from_legacy_json(fixture_b: str) -> None:
     url = fixture_b
-    assert _version(url) == [REV]
+    assert _version(url) == [migrate.HEAD]
     values = _values(url)
     assert values[ROW["R1"]] == (Decimal("30.00"), None, None, 1)
     assert values[ROW["R2"]] == (Decimal("12.50"), None, Decimal("400.00"), 1)
@@ -210,7 +210,7 @@ def test_fixture_b_second_upgrade_is_a_no_op(fixture_b: str) -> None:
     before = (_values(fixture_b), _columns(fixture_b), _constraints(fixture_b), _report(fixture_b))
     assert _ddl_objects_during_upgrade(fixture_b) == 0
     assert (_values(fixture_b), _columns(fixture_b), _constraints(fixture_b), _report(fixture_b)) == before
-    assert _version(fixture_b) == [REV]
+    assert _version(fixture_b) == [migrate.HEAD]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -565,4 +565,4 @@ def test_offline_script_adopts_fixture_b(head_db: str, tmp_path) -> None:
     before = (_values(head_db), _columns(head_db), _constraints(head_db))
     apply()  # a second application changes nothing
     assert (_values(head_db), _columns(head_db), _constraints(head_db)) == before
-    assert _version(head_db) == [REV]
+    assert _version(head_db) == [migrate.HEAD]
