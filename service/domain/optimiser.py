@@ -326,7 +326,10 @@ class DayOptimiser:
             return False
         anchor = rng.choice(anchors)
         same = [t for t in self.by_capacity[self.cap[anchor]] if t != anchor]
-        tables = [anchor, *rng.sample(same, min(len(same), rng.randint(0, 3)))]
+        if rng.random() < 0.3:
+            tables = [anchor, *same]  # the whole size class: exact for identical tables
+        else:
+            tables = [anchor, *rng.sample(same, min(len(same), rng.randint(0, 3)))]
         region = 0
         for t in tables:
             region |= 1 << t
