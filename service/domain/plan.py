@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -128,21 +129,83 @@ class DayPlan:
     def assignment_for(self, booking_id: str) -> PlannedAssignment | None:
         return next((a for a in self.assigned if a.booking_id == booking_id), None)
 
-    def response(self) -> dict[str, Any]:
-        """The §2.2 body before commit (the HTTP layer moves commit failures into `skipped`)."""
+    def response(self, outcomes: Mapping[str, CommitOutcome] | None = None) -> dict[str, Any]:
+        """The §2.2 body. Without `outcomes` it describes the plan; with them (from the commit
+        path) committed alternatives replace the planned tables and failed commits become skips,
+        all lists staying in processing order."""
+        outcomes = outcomes or {}
+        rank = {booking_id: n for n, booking_id in enumerate(self.order)}
+        assigned: list[dict[str, Any]] = []
+        skipped: list[tuple[int, dict[str, Any]]] = [
+            (rank[s.booking_id], {"bookingId": s.booking_id, "reason": s.reason, "reasonCode": s.reason_code})
+            for s in self.skipped
+        ]
+        failed: dict[str, CommitOutcome] = {}
+        committed: dict[str, tuple[str, ...]] = {}
+        for a in self.assigned:
+            outcome = outcomes.get(a.booking_id)
+            if outcome is not None and outcome.table_ids is None:
+                failed[a.booking_id] = outcome
+                skipped.append(
+                    (
+                        rank[a.booking_id],
+                        {
+                            "bookingId": a.booking_id,
+                            "reason": outcome.reason,
+                            "reasonCode": outcome.reason_code,
+                        },
+                    )
+                )
+                continue
+            tables = outcome.table_ids if outcome is not None and outcome.table_ids else a.table_ids
+            committed[a.booking_id] = tables
+            assigned.append({"bookingId": a.booking_id, "tableIds": list(tables)})
         body: dict[str, Any] = {
             "date": self.service_date.isoformat(),
-            "assigned": [{"bookingId": a.booking_id, "tableIds": list(a.table_ids)} for a in self.assigned],
-            "skipped": [
-                {"bookingId": s.booking_id, "reason": s.reason, "reasonCode": s.reason_code}
-                for s in self.skipped
-            ],
+            "assigned": assigned,
+            "skipped": [entry for _, entry in sorted(skipped, key=lambda item: item[0])],
             "serviceFallbacks": [f.to_json() for f in self.service_fallbacks],
             "planner": self.planner,
         }
         if self.decisions is not None:
-            body["decisions"] = self.decisions
+            body["decisions"] = [_after_commit(d, failed, committed) for d in self.decisions]
         return body
+
+
+@dataclass(frozen=True, slots=True)
+class CommitOutcome:
+    """What the commit path did with one planned assignment (§7.11, §8.3)."""
+
+    booking_id: str
+    table_ids: tuple[str, ...] | None  # tables actually committed (maybe an alternative); None = failed
+    reason_code: str | None = None  # ASSIGNMENT_CONFLICT | ASSIGNMENT_VALIDATION | CAPACITY_EXCEEDED | …
+    reason: str | None = None
+
+
+COMMIT_OVERLAP_REASON = "Auto assign skipped: Supabase reported an overlapping assignment"
+
+
+def _after_commit(
+    decision: dict[str, Any], failed: Mapping[str, CommitOutcome], committed: Mapping[str, tuple[str, ...]]
+) -> dict[str, Any]:
+    booking_id = decision.get("bookingId")
+    outcome = failed.get(booking_id)  # type: ignore[arg-type]
+    if outcome is not None:
+        penalties = decision.get("strategicPenalties") or {}
+        positive = any((penalties.get(k) or 0) > 0 for k in ("slack", "scarcity", "futureConflict"))
+        return {
+            **decision,
+            "selected": None,
+            "availabilitySnapshot": None,
+            "skipReason": outcome.reason,
+            "reasonCode": outcome.reason_code,
+            "rejectionClassification": "strategic" if positive else "hard",
+        }
+    tables = committed.get(booking_id)  # type: ignore[arg-type]
+    selected = decision.get("selected")
+    if tables is not None and selected is not None and list(tables) != selected.get("tableIds"):
+        return {**decision, "committedTableIds": list(tables)}
+    return decision
 
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")

@@ -382,3 +382,27 @@ def test_adjacency_mode_per_restaurant_override_reaches_the_planner():
         policy=RestaurantPolicy(adjacency_mode="pairwise"),
     )
     assert run(pairwise).skipped[0].reason_code == "NO_SUITABLE_TABLES"
+
+
+def test_commit_outcomes_move_failures_into_skipped_in_processing_order():
+    from service.domain.plan import ASSIGNMENT_CONFLICT, COMMIT_OVERLAP_REASON, CommitOutcome
+
+    tables = [table("A", 2), table("B", 2), table("C", 4)]
+    bookings = [booking("b1", "18:00", 2), booking("b2", "18:00", 2), booking("b3", "18:15", 4)]
+    plan = run(make_day(tables, bookings))
+    assert [a.booking_id for a in plan.assigned] == ["b1", "b2", "b3"]
+    alternative = plan.assignment_for("b3").alternatives
+    outcomes = {
+        "b1": CommitOutcome("b1", None, ASSIGNMENT_CONFLICT, COMMIT_OVERLAP_REASON),
+        "b2": CommitOutcome("b2", plan.assignment_for("b2").table_ids),
+    }
+    body = plan.response(outcomes)
+    assert [a["bookingId"] for a in body["assigned"]] == ["b2", "b3"]
+    assert body["skipped"] == [
+        {"bookingId": "b1", "reason": COMMIT_OVERLAP_REASON, "reasonCode": ASSIGNMENT_CONFLICT}
+    ]
+    failed = next(d for d in body["decisions"] if d["bookingId"] == "b1")
+    assert failed["selected"] is None and failed["reasonCode"] == ASSIGNMENT_CONFLICT
+    assert failed["rejectionClassification"] == "strategic"  # scarcity is positive
+    assert len(body["serviceFallbacks"]) == 3
+    assert alternative == ()  # the only 4-top: nothing else to try
