@@ -84,7 +84,6 @@ class _Ctx:
     considered: list[ScoredPlan] = field(default_factory=list)
     lookahead: dict[str, Any] | None = None
     planner_ms: float = 0.0
-    greedy_reason: tuple[str, str] | None = None
     # lookahead cache when this booking is someone's future booking (§7.9)
     lookahead_shapes: list[int] | None = None
     lookahead_combinations: bool = False
@@ -271,6 +270,9 @@ class DayPlanner:
         if not plans and not cfg.combination_planner and cfg.merges_enabled:
             ctx.combinations = True  # second pass: merges when no single table fits (§7.7)
             plans = get(True)
+        if not plans and cfg.time_pruning:
+            # [REC] §7.5: fitting tables that are all busy are a conflict, not "no suitable tables".
+            plans = self._ranked_plans(ctx.party, ctx.combinations, ctx.require_adjacency, d)
         ctx.plans = plans
         ctx.stats = self.floor.plans(ctx.party, ctx.combinations, ctx.require_adjacency).stats
 
@@ -293,7 +295,6 @@ class DayPlanner:
             busy = ctx.static_busy | self.dyn[ctx.pos]
             self._plans_for(ctx, busy)
             if not ctx.plans:
-                ctx.greedy_reason = (NO_SUITABLE_TABLES, NO_SUITABLE_TABLES_REASON)
                 ctx.planner_ms = (self.clock() - began) * 1000
                 continue
             want = evaluate + 1 if lookahead_on else 1
@@ -306,7 +307,6 @@ class DayPlanner:
                     if len(free) >= want:
                         break
             if not free:
-                ctx.greedy_reason = (CONFLICTS_EXISTING, "")
                 ctx.considered = ctx.plans[: cfg.decision_candidate_limit]
                 ctx.planner_ms = (self.clock() - began) * 1000
                 continue

@@ -311,7 +311,8 @@ def test_time_pruning_still_reports_conflicts_when_fitting_tables_are_busy():
     day = make_day([table("A", 4)], [booking("b", "18:00", 4)], busy=busy)
     plan = run(day, AllocatorConfig(lookahead_enabled=False, time_pruning=True))
     # [REC] capacity-fitting tables exist but all are busy: a conflict, not "no suitable tables".
-    assert plan.skipped[0].reason_code in {"CONFLICTS_EXISTING", "NO_SUITABLE_TABLES"}
+    assert plan.skipped[0].reason_code == "CONFLICTS_EXISTING"
+    assert plan.skipped[0].reason == "Conflicts with existing bookings on tables t-A"
 
 
 def test_fallback_service_and_window_invalid_entries():
