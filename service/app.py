@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from service.api import health, strategic_config
+from service.api import assign_tables, health, strategic_config
 from service.auth import TokenVerifier
 from service.dburl import to_libpq_url, to_sqlalchemy_url
+from service.domain.model import AllocatorConfig
 from service.errors import install_error_handlers
 from service.readiness import ReadinessProbe
 from service.repository.database import build_engine, build_sessionmaker
@@ -71,10 +72,13 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.token_verifier = TokenVerifier(settings)
+    # FEATURE_* flags read once; an out-of-range value refuses to start (assign-tables.md §5)
+    app.state.allocator_config = AllocatorConfig.from_env()
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(strategic_config.ops_router)
     app.include_router(strategic_config.internal_router)
+    app.include_router(assign_tables.router)
     # one registry per app: tests and the benchmark run several apps in one process
     app.state.metrics = StrategicConfigMetrics()
     if settings.metrics_enabled:

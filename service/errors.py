@@ -109,6 +109,12 @@ class RestaurantNotFound(ServiceError):
     status, code, title = 404, "RESTAURANT_NOT_FOUND", "Restaurant not found"
 
 
+class AssignmentRunInProgress(ServiceError):
+    """Another auto-assign run holds the (restaurant, date) lock; the caller retries, never waits."""
+
+    status, code, title, retry_after = 409, "ASSIGNMENT_RUN_IN_PROGRESS", "Auto assign already running", 5
+
+
 class PreconditionFailed(ServiceError):
     status, code, title = 412, "PRECONDITION_FAILED", "Precondition failed"
 

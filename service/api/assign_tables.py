@@ -1,0 +1,366 @@
+"""``POST /api/ops/dashboard/assign-tables`` — auto-assign tables for one restaurant and service date.
+
+assign-tables.md §2 (contract), §3 (auth), §8 (commit). Order of checks: authenticate (401), validate the
+body (400), authorise (403, also for an unknown restaurant), then the run: take the (restaurant, date)
+lock (409 at once if held), read the day in one snapshot, resolve the strategic weights once, plan the
+day (service/domain), commit each booking in its own transaction. One booking's failure is a skip; the
+day always answers 200 with what was assigned and what was skipped. ``dryRun`` plans without the lock
+and writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time as _time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.exc import DBAPIError
+from starlette.concurrency import run_in_threadpool
+
+from service.auth import MEMBER_ROLES, UserDep
+from service.domain.model import AllocatorConfig, DayInput
+from service.domain.plan import ASSIGNMENT_CONFLICT, DayPlan, PlannedAssignment, idempotency_key, sanitise
+from service.domain.planner import PlannerOptions, plan_day
+from service.domain.strategic_config import ResolvedWeightsProvider
+from service.errors import (
+    AssignmentRunInProgress,
+    AuthUnavailable,
+    DatabaseUnavailable,
+    ErrorDetail,
+    Forbidden,
+    InvalidBody,
+    ServiceError,
+    StrategicConfigStoreUnavailable,
+    Unauthenticated,
+    is_connection_error,
+    problem_responses,
+)
+from service.repository import assignments as repo
+from service.repository.database import SessionDep
+from service.repository.memberships import membership_role
+
+PATH = "/api/ops/dashboard/assign-tables"
+# plan attempts per booking: the planned set plus up to two alternatives (assign-tables.md §7.11 [REC])
+MAX_COMMIT_ATTEMPTS = 3
+# The text the original used for an overlap reported by the commit (§7.12).
+COMMIT_CONFLICT_REASON = "Auto assign skipped: Supabase reported an overlapping assignment"
+COMMIT_REASONS = {
+    "ASSIGNMENT_CONFLICT": COMMIT_CONFLICT_REASON,
+    "ASSIGNMENT_VALIDATION": "Auto assign skipped: the database rejected the table assignment",
+    "ASSIGNMENT_REPOSITORY_ERROR": "Auto assign skipped: the assignment could not be saved",
+    "CAPACITY_EXCEEDED": "Auto assign skipped: the service period's capacity limit would be exceeded",
+}
+
+log = logging.getLogger("capacity.assign_tables")
+router = APIRouter(tags=["assign-tables"])
+
+
+# --- request / response models -----------------------------------------------------------------------
+class AssignTablesRequest(BaseModel):
+    """Unknown fields are ignored (§2.1)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    restaurantId: uuid.UUID
+    date: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$",
+                             description="Service date YYYY-MM-DD; absent/null = today in the restaurant's timezone")
+    captureDecisions: bool = Field(default=True, description="Include the per-booking decision trace")
+    dryRun: bool = Field(default=False, description="Plan and explain only: nothing is written")
+
+
+class AssignedBody(BaseModel):
+    bookingId: str
+    tableIds: list[str]
+
+
+class SkippedBody(BaseModel):
+    bookingId: str
+    reason: str
+    reasonCode: str
+
+
+class ServiceFallbackBody(BaseModel):
+    bookingId: str
+    usedFallback: bool
+    fallbackService: str | None
+
+
+class AssignTablesResponse(BaseModel):
+    date: str
+    assigned: list[AssignedBody]
+    skipped: list[SkippedBody]
+    serviceFallbacks: list[ServiceFallbackBody]
+    decisions: list[dict[str, Any]] | None = Field(
+        default=None, description="Present only when captureDecisions is true (§9)")
+    planner: str = Field(description="Which planner produced the plan: greedy | lns | greedy-fallback")
+    dryRun: bool
+
+
+_EXAMPLE = {
+    "date": "2025-10-31",
+    "assigned": [{"bookingId": "0f8b3c7e-3b7d-4c38-9d7e-2f0b8f1d2a11",
+                  "tableIds": ["5b3f0d8e-9a61-4d0b-8a1e-3c1f5f1e7a01"]}],
+    "skipped": [{"bookingId": "8d0e2f5a-6c4b-4f1e-9b2d-7a3c5e9f1b22",
+                 "reason": "No suitable tables available (No tables meet the capacity requirements for this party size.)",
+                 "reasonCode": "NO_SUITABLE_TABLES"}],
+    "serviceFallbacks": [
+        {"bookingId": "0f8b3c7e-3b7d-4c38-9d7e-2f0b8f1d2a11", "usedFallback": False, "fallbackService": None},
+        {"bookingId": "8d0e2f5a-6c4b-4f1e-9b2d-7a3c5e9f1b22", "usedFallback": False, "fallbackService": None},
+    ],
+    "decisions": [],
+    "planner": "greedy",
+    "dryRun": False,
+}
+
+_REQUEST_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {
+            "schema": AssignTablesRequest.model_json_schema(),
+            "example": {"restaurantId": "6f1c7a52-0c55-4f31-9a0e-55d8e2f1b4a0", "date": "2025-10-31"},
+        }},
+    }
+}
+
+
+# --- helpers -------------------------------------------------------------------------------------------
+def _parse(raw: bytes) -> AssignTablesRequest:
+    if not raw.strip():
+        raise InvalidBody("The request body is empty")
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidBody("The request body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise InvalidBody("The request body must be a JSON object")
+    try:
+        body = AssignTablesRequest.model_validate(payload)
+    except ValidationError as exc:
+        details = [
+            ErrorDetail(field=".".join(str(p) for p in e["loc"]) or "body", reason=e["msg"]) for e in exc.errors()
+        ]
+        raise InvalidBody("; ".join(f"{d.field}: {d.reason}" for d in details), details=details) from None
+    if body.date is not None:
+        try:
+            date.fromisoformat(body.date)
+        except ValueError:
+            # §2.1 [REC]: the shape alone let 2025-13-45 through in the original
+            raise InvalidBody(
+                "date is not a calendar date", details=[ErrorDetail(field="date", reason="not a calendar date")]
+            ) from None
+    return body
+
+
+def _clock(request: Request) -> Callable[[], datetime]:
+    return getattr(request.app.state, "assign_clock", None) or (lambda: datetime.now(UTC))
+
+
+def _config(request: Request) -> AllocatorConfig:
+    config = getattr(request.app.state, "allocator_config", None)
+    if config is None:
+        config = request.app.state.allocator_config = AllocatorConfig.from_env()
+    return config
+
+
+def _options(request: Request, capture: bool) -> PlannerOptions:
+    base: PlannerOptions | None = getattr(request.app.state, "planner_options", None)
+    if base is None:
+        # leave room for the commits inside the 1-s target of a 400-booking day
+        return PlannerOptions(capture_decisions=capture, total_budget_s=0.5)
+    return PlannerOptions(
+        optimiser=base.optimiser, time_budget_s=base.time_budget_s, total_budget_s=base.total_budget_s,
+        max_iterations=base.max_iterations, seed=base.seed, capture_decisions=capture, now=base.now,
+    )
+
+
+def _ordered_ids(day: DayInput, ids: tuple[str, ...]) -> list[str]:
+    """Plan order for a committed alternative: capacity ascending, then table number (§2.2)."""
+    by_id = {t.id: t for t in day.tables}
+    return sorted(ids, key=lambda t: (by_id[t].capacity, by_id[t].number) if t in by_id else (0, t))
+
+
+async def _commit_one(
+    request: Request, rid: uuid.UUID, planned: PlannedAssignment, user_id: uuid.UUID | None
+) -> tuple[repo.CommitOutcome, int]:
+    """The planned set, then its alternatives while the failure is one another set may avoid."""
+    candidates = [planned.table_ids, *planned.alternatives][:MAX_COMMIT_ATTEMPTS]
+    outcome = repo.CommitOutcome(False, code=ASSIGNMENT_CONFLICT)
+    for attempt, tables in enumerate(candidates, start=1):
+        key = (
+            planned.idempotency_key
+            if attempt == 1
+            else idempotency_key(str(rid), planned.booking_id, tables, planned.block_start, planned.block_end)
+        )
+        outcome = await repo.commit_assignment(
+            request.app.state.engine, rid, planned.booking_id, tables,
+            idempotency_key=key, require_adjacency=planned.require_adjacency, assigned_by=user_id,
+            start_at=planned.block_start, end_at=planned.block_end,
+        )
+        if outcome.ok or not outcome.retryable:
+            return outcome, attempt
+    return outcome, len(candidates)
+
+
+def _response(
+    plan: DayPlan,
+    day: DayInput,
+    outcomes: dict[str, tuple[repo.CommitOutcome, int]] | None,
+    *,
+    capture: bool,
+    dry_run: bool,
+) -> dict[str, Any]:
+    planned = {a.booking_id: a for a in plan.assigned}
+    plan_skips = {s.booking_id: s for s in plan.skipped}
+    decisions = list(plan.decisions or [])
+    assigned: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+    for pos, booking_id in enumerate(plan.order):
+        decision = decisions[pos] if pos < len(decisions) else None
+        if booking_id in plan_skips:
+            s = plan_skips[booking_id]
+            skipped.append({"bookingId": booking_id, "reason": s.reason, "reasonCode": s.reason_code})
+            continue
+        a = planned[booking_id]
+        if outcomes is None:  # dry run: the plan as it would be committed
+            assigned.append({"bookingId": booking_id, "tableIds": list(a.table_ids)})
+            continue
+        outcome, attempts = outcomes[booking_id]
+        commit_info: dict[str, Any] = {"attempts": attempts, "status": "assigned" if outcome.ok else "skipped"}
+        if outcome.ok:
+            ids = list(a.table_ids) if set(outcome.table_ids) == set(a.table_ids) else _ordered_ids(day, outcome.table_ids)
+            assigned.append({"bookingId": booking_id, "tableIds": ids})
+            commit_info.update(tableIds=ids, alternativeUsed=ids != list(a.table_ids),
+                               alreadyAssigned=outcome.already_assigned)
+        else:
+            code = outcome.code or "ASSIGNMENT_REPOSITORY_ERROR"
+            reason = COMMIT_REASONS.get(code, COMMIT_CONFLICT_REASON)
+            skipped.append({"bookingId": booking_id, "reason": reason, "reasonCode": code})
+            commit_info.update(reasonCode=code, sqlstate=outcome.sqlstate, error=outcome.message)
+            if decision is not None:
+                decision["skipReason"] = reason
+                decision["rejectionClassification"] = "strategic" if code == ASSIGNMENT_CONFLICT else "hard"
+                decision["availabilitySnapshot"] = None
+        if decision is not None:
+            decision["commit"] = sanitise(commit_info)
+    body: dict[str, Any] = {
+        "date": plan.service_date.isoformat(),
+        "assigned": assigned,
+        "skipped": skipped,
+        "serviceFallbacks": [f.to_json() for f in plan.service_fallbacks],
+        "planner": plan.planner,
+        "dryRun": dry_run,
+    }
+    if capture:
+        body["decisions"] = decisions
+    return body
+
+
+# --- route ---------------------------------------------------------------------------------------------
+@router.post(
+    PATH,
+    operation_id="assignTablesForDay",
+    response_model=AssignTablesResponse,
+    responses={
+        200: {"content": {"application/json": {"example": _EXAMPLE}}},
+        **problem_responses(
+            InvalidBody, Unauthenticated, Forbidden, AssignmentRunInProgress, ServiceError, AuthUnavailable,
+            DatabaseUnavailable, StrategicConfigStoreUnavailable,
+        ),
+    },
+    openapi_extra=_REQUEST_DOC,
+)
+async def assign_tables_for_day(request: Request, user: UserDep, session: SessionDep) -> JSONResponse:
+    """Auto-assign tables to every booking of the date that has none. Each booking is committed
+    atomically; conflicts become skips with a ``reasonCode``. Any member role may run it."""
+    started = _time.perf_counter()
+    # authentication already ran (dependency): anonymous callers learn nothing from validation
+    body = _parse(await request.body())
+    rid = body.restaurantId
+    role = await membership_role(session, user.user_id, rid)  # type: ignore[arg-type]
+    if role not in MEMBER_ROLES:
+        await session.commit()
+        raise Forbidden()  # also for a restaurant that does not exist (§3 item 5)
+    if body.date is not None:
+        service_date = date.fromisoformat(body.date)
+    else:
+        try:
+            timezone = await repo.restaurant_timezone(session, rid)
+        except DBAPIError as exc:
+            raise DatabaseUnavailable("Unable to resolve service date") from exc
+        service_date = repo.today_in(timezone, _clock(request)())
+    # hand the request connection back: the run takes its own (lock, load, resolver, commits)
+    await session.commit()
+
+    if body.dryRun:
+        plan, day = await _plan(request, rid, service_date, body.captureDecisions)
+        result = _response(plan, day, None, capture=body.captureDecisions, dry_run=True)
+        _log_summary(rid, service_date, plan, result, started, dry_run=True)
+        return JSONResponse(result)
+
+    try:
+        async with repo.run_lock(request.app.state.engine, rid, service_date):
+            plan, day = await _plan(request, rid, service_date, body.captureDecisions)
+            outcomes: dict[str, tuple[repo.CommitOutcome, int]] = {}
+            commit_started = _time.perf_counter()
+            for planned in plan.assigned:
+                try:
+                    outcomes[planned.booking_id] = await _commit_one(request, rid, planned, user.user_id)
+                except DBAPIError as exc:
+                    if is_connection_error(exc):
+                        raise DatabaseUnavailable("The database connection was lost during the run") from exc
+                    raise
+            commit_ms = (_time.perf_counter() - commit_started) * 1000
+    except repo.RunInProgress:
+        raise AssignmentRunInProgress(
+            f"Another auto-assign run is in progress for this restaurant on {service_date.isoformat()}"
+        ) from None
+    result = _response(plan, day, outcomes, capture=body.captureDecisions, dry_run=False)
+    _log_summary(rid, service_date, plan, result, started, dry_run=False, commit_ms=commit_ms)
+    return JSONResponse(result)
+
+
+async def _plan(request: Request, rid: uuid.UUID, service_date: date, capture: bool) -> tuple[DayPlan, DayInput]:
+    try:
+        async with request.app.state.sessionmaker() as load_session:
+            day, flags = await repo.load_day(load_session, rid, service_date)
+            await load_session.commit()
+    except DBAPIError as exc:
+        # §6 [REC]: bookings/tables unreadable → 503 before the loop, never an empty 200
+        raise DatabaseUnavailable("Bookings or tables could not be read") from exc
+    # the resolver takes its own connection; the load session is closed by now (pool deadlock lesson)
+    provider = await ResolvedWeightsProvider.load(request.app.state.strategic_config, [rid])
+    weights = provider.resolve(str(rid))
+    config = repo.apply_flag_overrides(_config(request), flags)
+    options = _options(request, capture)
+    # CPU-bound (up to the planner's budget): keep the event loop free for other requests
+    plan = await run_in_threadpool(plan_day, day, config, weights, options)
+    return plan, day
+
+
+def _log_summary(
+    rid: uuid.UUID,
+    service_date: date,
+    plan: DayPlan,
+    result: dict[str, Any],
+    started: float,
+    *,
+    dry_run: bool,
+    commit_ms: float = 0.0,
+) -> None:
+    reasons: dict[str, int] = {}
+    for s in result["skipped"]:
+        reasons[s["reasonCode"]] = reasons.get(s["reasonCode"], 0) + 1
+    log.info(
+        "auto-assign run restaurant=%s date=%s dry_run=%s planner=%s evaluated=%d assigned=%d skipped=%d "
+        "skip_reasons=%s plan_ms=%.1f commit_ms=%.1f total_ms=%.1f",
+        rid, service_date.isoformat(), dry_run, plan.planner, len(plan.order), len(result["assigned"]),
+        len(result["skipped"]), json.dumps(reasons, sort_keys=True), plan.timings.get("totalMs", 0.0),
+        commit_ms, (_time.perf_counter() - started) * 1000,
+    )

@@ -1,0 +1,400 @@
+"""Auto-assign persistence: load one restaurant-day as a ``DayInput``, serialise runs, commit plans.
+
+Every transaction sets the tenant context first (the runtime role is under tenant RLS, schema.md §4.2);
+every query also filters by restaurant explicitly (assign-tables.md §3 item 3).
+
+- :func:`load_day` — one REPEATABLE READ transaction, so the day is read as one snapshot.
+- :func:`run_lock` — session-level ``pg_try_advisory_lock`` on a dedicated connection for the whole run;
+  :class:`RunInProgress` at once when another run holds it (no waiting).
+- :func:`commit_assignment` — one transaction per booking: lock the booking row, refuse if it already
+  has another table set (assign-tables.md §8.5 [REC]), call ``assign_tables_atomic_v2``; errors are
+  classified by SQLSTATE (schema.md §3.1); a broken connection is re-raised for a 503.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from service.domain.model import (
+    ACTIVE_BOOKING_STATUSES,
+    ADJACENCY_MODES,
+    AllocatorConfig,
+    Booking,
+    BusyInterval,
+    DayInput,
+    DemandProfile,
+    Hold,
+    RestaurantPolicy,
+    ServicePeriod,
+    Table,
+    TurnBands,
+)
+from service.domain.plan import (
+    ASSIGNMENT_CONFLICT,
+    ASSIGNMENT_REPOSITORY_ERROR,
+    ASSIGNMENT_VALIDATION,
+    CAPACITY_EXCEEDED,
+)
+from service.domain.windows import policy_zone
+from service.errors import is_connection_error
+from service.repository.memberships import set_tenant_context
+
+# Feature-flag override keys honoured from the database (assign-tables.md §5) → AllocatorConfig field.
+FLAG_OVERRIDES: Mapping[str, str] = {
+    "adjacency.query.undirected": "adjacency_undirected",
+    "planner.time_pruning.enabled": "time_pruning",
+    "allocator.service.fail_hard": "service_fail_hard",
+    "holds.strict_conflicts.enabled": "holds_strict_conflicts",
+}
+
+_CONFLICT_STATES = frozenset({"23P01", "23505"})
+_VALIDATION_STATES = frozenset({"23514", "23503", "23502", "22023", "22000", "P0002", "P0003"})
+
+
+class RunInProgress(Exception):
+    """Another auto-assign run holds the (restaurant, date) lock."""
+
+
+# --------------------------------------------------------------------------------------------------
+# load
+# --------------------------------------------------------------------------------------------------
+async def restaurant_timezone(session: AsyncSession, restaurant_id: uuid.UUID) -> str | None:
+    """The restaurant's timezone (None when the row is not visible). Sets the tenant context itself."""
+    await set_tenant_context(session, restaurant_id)
+    result = await session.execute(
+        text("SELECT timezone FROM restaurants WHERE id = :r"), {"r": restaurant_id}
+    )
+    return result.scalar_one_or_none()
+
+
+def today_in(timezone: str | None, now: datetime) -> date:
+    """"Today" in the restaurant's timezone (blank → Europe/London, never UTC: assign-tables.md §4)."""
+    return now.astimezone(policy_zone(timezone)).date()
+
+
+def parse_turn_bands(raw: Any) -> dict[str, TurnBands] | None:
+    """``{"dinner": {"bands": [[2, 60], [4, 75]], "larger": 90}, …}`` → TurnBands per service key.
+    None (column NULL) → the original's bands. A malformed entry is ignored (the CHECK only pins the type)."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raw = json.loads(raw)
+    out: dict[str, TurnBands] = {}
+    for key, spec in (raw or {}).items():
+        try:
+            bands = tuple(sorted((int(p), int(m)) for p, m in spec["bands"]))
+            larger = int(spec.get("larger", bands[-1][1] if bands else 90))
+        except (KeyError, TypeError, ValueError, IndexError):
+            continue
+        if all(m > 0 for _, m in bands) and larger > 0:
+            out[str(key).lower()] = TurnBands(bands, larger)
+    return out or None
+
+
+def _policy(timezone: str | None, periods: tuple[ServicePeriod, ...], row: Mapping[str, Any] | None) -> RestaurantPolicy:
+    base = RestaurantPolicy(timezone=(timezone or "").strip() or "Europe/London", service_periods=periods)
+    if row is None:
+        return base
+    mode = row["adjacency_mode"]
+    bands = parse_turn_bands(row["turn_bands"])
+    return replace(
+        base,
+        overrun=row["overrun_policy"],
+        respect_booking_end=row["respect_booking_end"],
+        buffer_pre_minutes=row["buffer_pre_minutes"],
+        buffer_post_minutes=row["buffer_post_minutes"],
+        adjacency_mode=mode if mode in ADJACENCY_MODES else None,
+        **({"turn_bands": {**base.turn_bands, **bands}} if bands else {}),
+    )
+
+
+def _rows(result) -> list[Mapping[str, Any]]:
+    return [dict(r) for r in result.mappings().all()]
+
+
+async def load_day(
+    session: AsyncSession,
+    restaurant_id: uuid.UUID,
+    service_date: date,
+    *,
+    environment: str | None = None,
+) -> tuple[DayInput, dict[str, bool]]:
+    """Read everything the planner needs for one restaurant-day (assign-tables.md §6, §7.1).
+
+    Returns the day and the feature-flag overrides found (key → value). Call inside a fresh session;
+    the caller commits/closes it before doing anything else with the pool."""
+    await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+    await set_tenant_context(session, restaurant_id)
+    p = {"r": restaurant_id, "d": service_date}
+    tz_row = (await session.execute(text("SELECT timezone, now() AS now FROM restaurants WHERE id = :r"), p)).one()
+    timezone, now = tz_row.timezone, tz_row.now
+    zone = policy_zone(timezone)
+    # the local calendar day, padded by a day on each side: windows of neighbouring bookings and
+    # holds can reach into it (DST days are 23/25 h long, so pad instead of computing exact bounds)
+    day_start = datetime.combine(service_date, time.min, zone) - timedelta(days=1)
+    day_end = datetime.combine(service_date + timedelta(days=1), time.min, zone) + timedelta(days=1)
+    p_win = {**p, "lo": day_start, "hi": day_end}
+
+    table_rows = _rows(await session.execute(text(
+        """SELECT id, table_number, capacity, zone_id, min_party_size, max_party_size, mobility::text AS mobility,
+                  active, status::text AS status, category::text AS category, seating_type::text AS seating_type,
+                  section
+             FROM table_inventory WHERE restaurant_id = :r ORDER BY table_number, id"""), p))
+    tables = tuple(
+        Table(
+            id=str(t["id"]), number=t["table_number"], capacity=t["capacity"],
+            zone_id=str(t["zone_id"]) if t["zone_id"] else None, min_party_size=t["min_party_size"],
+            max_party_size=t["max_party_size"], mobility=t["mobility"] or "movable", active=t["active"],
+            status=t["status"] or "available", category=t["category"], seating_type=t["seating_type"],
+            section=t["section"],
+        )
+        for t in table_rows
+    )
+    adjacency = tuple(
+        (str(a), str(b))
+        for a, b in (await session.execute(text(
+            """SELECT a.table_a, a.table_b FROM table_adjacencies a
+                 JOIN table_inventory t ON t.id = a.table_a AND t.restaurant_id = :r
+                ORDER BY 1, 2"""), p)).all()
+    )
+    booking_rows = _rows(await session.execute(text(
+        """SELECT b.id, b.party_size, b.booking_date, b.start_time, b.end_time, b.start_at, b.end_at,
+                  b.status::text AS status,
+                  COALESCE(array_agg(a.table_id ORDER BY a.table_id) FILTER (WHERE a.table_id IS NOT NULL),
+                           '{}') AS table_ids,
+                  min(a.start_at) AS assigned_start, max(a.end_at) AS assigned_end
+             FROM bookings b
+             LEFT JOIN booking_table_assignments a ON a.booking_id = b.id
+            WHERE b.restaurant_id = :r AND b.booking_date = :d
+              AND b.status::text = ANY (:statuses)
+            GROUP BY b.id
+            ORDER BY b.start_at NULLS LAST, b.start_time, b.id"""), {**p, "statuses": sorted(ACTIVE_BOOKING_STATUSES)}))
+    bookings = tuple(
+        Booking(
+            id=str(b["id"]), party_size=b["party_size"], booking_date=b["booking_date"],
+            start_time=b["start_time"], end_time=b["end_time"], start_at=b["start_at"], end_at=b["end_at"],
+            status=b["status"], assigned_table_ids=tuple(str(t) for t in b["table_ids"]),
+            assigned_start_at=b["assigned_start"], assigned_end_at=b["assigned_end"],
+        )
+        for b in booking_rows
+    )
+    # Every non-shadow table allocation and assignment row overlapping the day blocks its table, whatever
+    # the booking's status (assign-tables.md §12 item 7 [REC]).
+    busy_rows = (await session.execute(text(
+        """SELECT resource_id AS table_id, lower("window") AS s, upper("window") AS e, booking_id
+             FROM allocations
+            WHERE restaurant_id = :r AND resource_type = 'table' AND NOT shadow
+              AND "window" && tstzrange(:lo, :hi, '[)')
+           UNION ALL
+           SELECT a.table_id, a.start_at, a.end_at, a.booking_id
+             FROM booking_table_assignments a JOIN bookings b ON b.id = a.booking_id
+            WHERE b.restaurant_id = :r AND a.start_at IS NOT NULL AND a.end_at IS NOT NULL
+              AND a.start_at < :hi AND a.end_at > :lo"""), p_win)).all()
+    busy = tuple(
+        BusyInterval(str(t), s, e, "booking", str(bk) if bk else None)
+        for t, s, e, bk in busy_rows
+        if s is not None and e is not None
+    )
+    hold_rows = (await session.execute(text(
+        """SELECT h.id, h.booking_id, h.start_at, h.end_at, h.expires_at,
+                  COALESCE(array_agg(m.table_id ORDER BY m.table_id) FILTER (WHERE m.table_id IS NOT NULL), '{}')
+             FROM table_holds h LEFT JOIN table_hold_members m ON m.hold_id = h.id
+            WHERE h.restaurant_id = :r AND h.expires_at > now() AND h.start_at < :hi AND h.end_at > :lo
+            GROUP BY h.id"""), p_win)).all()
+    holds = tuple(
+        Hold(str(hid), tuple(str(t) for t in members), s, e, exp, str(bk) if bk else None)
+        for hid, bk, s, e, exp, members in hold_rows
+    )
+    periods = tuple(
+        ServicePeriod(name, start, end, dow, option)
+        for name, start, end, dow, option in (await session.execute(text(
+            """SELECT name, start_time, end_time, day_of_week, booking_option FROM restaurant_service_periods
+                WHERE restaurant_id = :r ORDER BY start_time, name"""), p)).all()
+    )
+    policy_row = (await session.execute(text(
+        """SELECT adjacency_mode, overrun_policy, respect_booking_end, buffer_pre_minutes, buffer_post_minutes,
+                  turn_bands
+             FROM restaurant_allocator_policies WHERE restaurant_id = :r"""), p)).mappings().first()
+    scarcity = {
+        tt: float(score)
+        for tt, score in (await session.execute(text(
+            "SELECT table_type, scarcity_score FROM table_scarcity_metrics WHERE restaurant_id = :r"), p)).all()
+    }
+    profiles = tuple(
+        DemandProfile(int(dow), str(window), float(mult))
+        for dow, window, mult in (await session.execute(text(
+            """SELECT day_of_week, service_window, multiplier FROM demand_profiles
+                WHERE restaurant_id = :r ORDER BY day_of_week, service_window, priority NULLS LAST, id"""), p)).all()
+    )
+    flags: dict[str, bool] = {}
+    for flag, value in (await session.execute(text(
+        """SELECT flag, value FROM feature_flag_overrides
+            WHERE flag = ANY (:flags) AND (environment IS NULL OR environment = :env)
+            ORDER BY (environment IS NULL) DESC, updated_at NULLS FIRST"""),
+        {"flags": list(FLAG_OVERRIDES), "env": environment or ""})).all():
+        flags[flag] = bool(value)  # environment-specific rows come last and win
+    day = DayInput(
+        restaurant_id=str(restaurant_id),
+        service_date=service_date,
+        tables=tables,
+        bookings=bookings,
+        adjacency=adjacency,
+        policy=_policy(timezone, periods, policy_row),
+        busy=busy,
+        holds=holds,
+        scarcity_metrics=scarcity,
+        demand_profiles=profiles,
+        now=now,
+    )
+    return day, flags
+
+
+def apply_flag_overrides(config: AllocatorConfig, flags: Mapping[str, bool]) -> AllocatorConfig:
+    changes = {FLAG_OVERRIDES[k]: v for k, v in flags.items() if k in FLAG_OVERRIDES}
+    return replace(config, **changes) if changes else config
+
+
+# --------------------------------------------------------------------------------------------------
+# run lock
+# --------------------------------------------------------------------------------------------------
+def run_lock_name(restaurant_id: uuid.UUID, service_date: date) -> str:
+    return f"capacity:auto-assign:{restaurant_id}:{service_date.isoformat()}"
+
+
+@contextlib.asynccontextmanager
+async def run_lock(engine: AsyncEngine, restaurant_id: uuid.UUID, service_date: date) -> AsyncIterator[None]:
+    """Hold the (restaurant, date) auto-assign lock for the block. Session-level on its own connection,
+    so the per-booking commit transactions do not release it; raises :class:`RunInProgress` at once."""
+    async with engine.connect() as conn:
+        name = run_lock_name(restaurant_id, service_date)
+        got = (await conn.execute(
+            text("SELECT pg_try_advisory_lock(hashtextextended(:n, 0))"), {"n": name})).scalar_one()
+        await conn.commit()  # end the implicit transaction; the session-level lock stays
+        if not got:
+            raise RunInProgress(name)
+        try:
+            yield
+        finally:
+            try:
+                await conn.execute(text("SELECT pg_advisory_unlock(hashtextextended(:n, 0))"), {"n": name})
+                await conn.commit()
+            except DBAPIError:
+                # the connection broke: the server released the lock with the session; never pool it
+                await conn.invalidate()
+
+
+# --------------------------------------------------------------------------------------------------
+# commit
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CommitOutcome:
+    ok: bool
+    table_ids: tuple[str, ...] = ()
+    code: str | None = None  # skip reason code when not ok
+    sqlstate: str | None = None
+    message: str | None = None
+    retryable: bool = False  # another table set may succeed (conflict / validation)
+    already_assigned: bool = False  # the booking held exactly this set before (a retried run)
+
+
+def sqlstate_of(exc: BaseException) -> str | None:
+    orig = getattr(exc, "orig", None) or exc
+    for candidate in (orig, getattr(orig, "__cause__", None)):
+        if candidate is None:
+            continue
+        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if code:
+            return str(code)
+    return None
+
+
+def _message_of(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    cause = getattr(orig, "__cause__", None)
+    return str(cause or orig)
+
+
+def classify(sqlstate: str | None, message: str) -> tuple[str, bool]:
+    """(skip code, retry with another table set?) per schema.md §3.1 / assign-tables.md §8.3 [REC]."""
+    if sqlstate == "P0001":
+        if "capacity_exceeded_post_assignment" in message:
+            return CAPACITY_EXCEEDED, False
+        if any(k in message for k in ("allocations_no_overlap", "Hold conflict", "assignment overlap")):
+            return ASSIGNMENT_CONFLICT, True
+        return ASSIGNMENT_REPOSITORY_ERROR, False
+    if sqlstate in _CONFLICT_STATES:
+        return ASSIGNMENT_CONFLICT, True
+    if sqlstate in _VALIDATION_STATES:
+        return ASSIGNMENT_VALIDATION, True
+    return ASSIGNMENT_REPOSITORY_ERROR, False
+
+
+_LOCK_BOOKING = text(
+    """SELECT b.id,
+              COALESCE((SELECT array_agg(a.table_id ORDER BY a.table_id) FROM booking_table_assignments a
+                         WHERE a.booking_id = b.id), '{}') AS table_ids
+         FROM bookings b
+        WHERE b.id = :b AND b.restaurant_id = :r
+          FOR UPDATE OF b"""
+)
+_COMMIT = text(
+    """SELECT table_id FROM assign_tables_atomic_v2(:b, CAST(:tables AS uuid[]), :key, :adj, :by, :s, :e)
+        ORDER BY table_id"""
+)
+
+
+async def commit_assignment(
+    engine: AsyncEngine,
+    restaurant_id: uuid.UUID,
+    booking_id: str,
+    table_ids: tuple[str, ...],
+    *,
+    idempotency_key: str,
+    require_adjacency: bool,
+    assigned_by: uuid.UUID | None,
+    start_at: datetime,
+    end_at: datetime,
+) -> CommitOutcome:
+    """Commit one booking's table set in its own transaction. Database errors become outcomes; a broken
+    connection is re-raised (the run ends with 503)."""
+    wanted = tuple(sorted(set(table_ids)))
+    try:
+        async with engine.connect() as conn, conn.begin():
+            await conn.execute(
+                text("SELECT set_config('app.restaurant_id', :rid, true)"), {"rid": str(restaurant_id)}
+            )
+            row = (await conn.execute(_LOCK_BOOKING, {"b": uuid.UUID(booking_id), "r": restaurant_id})).first()
+            if row is None:
+                return CommitOutcome(False, code=ASSIGNMENT_VALIDATION, sqlstate="P0002",
+                                     message="booking not found for this restaurant")
+            held = tuple(sorted(str(t) for t in row.table_ids))
+            if held:
+                # §8.5 [REC]: never add a second table set; the identical set is a retry
+                if held == wanted:
+                    return CommitOutcome(True, held, already_assigned=True)
+                return CommitOutcome(False, code=ASSIGNMENT_CONFLICT, message="booking already holds other tables")
+            result = await conn.execute(_COMMIT, {
+                "b": uuid.UUID(booking_id), "tables": [uuid.UUID(t) for t in wanted], "key": idempotency_key,
+                "adj": require_adjacency, "by": assigned_by, "s": start_at, "e": end_at,
+            })
+            committed = tuple(str(r[0]) for r in result.all())
+        return CommitOutcome(True, committed)
+    except DBAPIError as exc:
+        if is_connection_error(exc) and sqlstate_of(exc) is None:
+            raise
+        state = sqlstate_of(exc)
+        if state is not None and state.startswith("08"):
+            raise
+        message = _message_of(exc)
+        code, retryable = classify(state, message)
+        return CommitOutcome(False, code=code, sqlstate=state, message=message, retryable=retryable)
