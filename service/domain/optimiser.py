@@ -95,8 +95,9 @@ class DayOptimiser:
         self.length = [b.end - b.start for b in bookings]
         self.party = [b.party_size for b in bookings]
         # Bookings of one party size share one plans tuple: derive per-plan data once per tuple.
-        derived: dict[int, tuple[list[int], list[int], int]] = {}
+        derived: dict[int, tuple[list[int], list[int], int, list[int]]] = {}
         self.lean: list[list[int]] = []
+        self.masks: list[list[int]] = []
         self.seats: list[list[int]] = []
         self.union: list[int] = []
         for b in bookings:
@@ -109,9 +110,11 @@ class DayOptimiser:
                 for plan in b.plans:
                     for t in plan:
                         union |= 1 << t
-                got = (kept, seats, union)
+                masks = [sum(1 << t for t in plan) for plan in b.plans]
+                got = (kept, seats, union, masks)
                 derived[id(b.plans)] = got
             self.lean.append(got[0])
+            self.masks.append(got[3])
             self.seats.append(got[1])
             self.union.append(got[2])
         self.single: list[dict[int, int]] = []
@@ -132,6 +135,9 @@ class DayOptimiser:
         self.starts = [bookings[i].start for i in self.by_start]
         self.max_len = max(self.length, default=0.0)
         self.occ = [0] * len(self.cap)
+        self.all_tables = (1 << len(self.cap)) - 1
+        # free_at[p]: tables free at compressed point p (mirror of occ, read by the insertion)
+        self.free_at = [self.all_tables] * len(points)
         self.choice: list[int | None] = [None] * n
         self.temperature = 0.0
         self.repack_share = 0.3
@@ -153,6 +159,10 @@ class DayOptimiser:
         w = self.w[i]
         for t in self.bookings[i].plans[k]:
             self.occ[t] |= w
+        keep = ~self.masks[i][k]
+        free_at = self.free_at
+        for p in range(self.s[i], self.e[i]):
+            free_at[p] &= keep
 
     def _take(self, i: int) -> None:
         k = self.choice[i]
@@ -160,6 +170,10 @@ class DayOptimiser:
         keep = ~self.w[i]
         for t in self.bookings[i].plans[k]:
             self.occ[t] &= keep
+        mask = self.masks[i][k]
+        free_at = self.free_at
+        for p in range(self.s[i], self.e[i]):
+            free_at[p] |= mask
         self.choice[i] = None
 
     def _gap(self, i: int, plan: tuple[int, ...]) -> float:
@@ -182,12 +196,17 @@ class DayOptimiser:
 
     def _insert(self, order: Sequence[int], seats_first: bool = False) -> list[int]:
         placed = []
+        free_at = self.free_at
         for i in order:
             best = None
             best_key = None
             plans = self.bookings[i].plans
+            masks = self.masks[i]
+            free = self.all_tables
+            for p in range(self.s[i], self.e[i]):
+                free &= free_at[p]
             for k in self.lean[i]:
-                if not self._free(i, k):
+                if masks[k] & free != masks[k]:
                     continue
                 if seats_first:
                     key = (len(plans[k]), self.seats[i][k], self._gap(i, plans[k]))
@@ -219,6 +238,7 @@ class DayOptimiser:
     # -- stages ------------------------------------------------------------------------------------
     def load(self, choice: Sequence[int | None]) -> None:
         self.occ = [0] * len(self.cap)
+        self.free_at = [self.all_tables] * len(self.coord)
         self.choice = [None] * len(self.bookings)
         for i, k in enumerate(choice):
             if k is not None:
