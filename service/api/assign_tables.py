@@ -321,6 +321,14 @@ async def assign_tables_for_day(request: Request, user: UserDep, session: Sessio
         raise AssignmentRunInProgress(
             f"Another auto-assign run is in progress for this restaurant on {service_date.isoformat()}"
         ) from None
+    except ServiceError:
+        raise
+    except Exception as exc:
+        # the database went away (lock connection, load or a commit): 503 + Retry-After, never a 500;
+        # bookings committed before that stay committed (one transaction each)
+        if is_connection_error(exc):
+            raise DatabaseUnavailable("The database could not be reached during the run; retry shortly") from exc
+        raise
     result = _response(plan, day, outcomes, capture=body.captureDecisions, dry_run=False)
     _log_summary(rid, service_date, plan, result, started, dry_run=False, commit_ms=commit_ms)
     return JSONResponse(result)

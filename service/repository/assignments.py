@@ -339,14 +339,11 @@ def classify(sqlstate: str | None, message: str) -> tuple[str, bool]:
     return ASSIGNMENT_REPOSITORY_ERROR, False
 
 
-_LOCK_BOOKING = text(
-    """SELECT b.id,
-              COALESCE((SELECT array_agg(a.table_id ORDER BY a.table_id) FROM booking_table_assignments a
-                         WHERE a.booking_id = b.id), '{}') AS table_ids
-         FROM bookings b
-        WHERE b.id = :b AND b.restaurant_id = :r
-          FOR UPDATE OF b"""
-)
+_LOCK_BOOKING = text("SELECT id FROM bookings WHERE id = :b AND restaurant_id = :r FOR UPDATE")
+# A separate statement after the lock: in READ COMMITTED it takes a fresh snapshot and so sees the rows a
+# concurrent commit of the same booking wrote while we waited for the lock (a subquery of the locking
+# statement would still use that statement's older snapshot and miss them).
+_HELD_TABLES = text("SELECT table_id FROM booking_table_assignments WHERE booking_id = :b ORDER BY table_id")
 _COMMIT = text(
     """SELECT table_id FROM assign_tables_atomic_v2(:b, CAST(:tables AS uuid[]), :key, :adj, :by, :s, :e)
         ORDER BY table_id"""
@@ -373,11 +370,11 @@ async def commit_assignment(
             await conn.execute(
                 text("SELECT set_config('app.restaurant_id', :rid, true)"), {"rid": str(restaurant_id)}
             )
-            row = (await conn.execute(_LOCK_BOOKING, {"b": uuid.UUID(booking_id), "r": restaurant_id})).first()
-            if row is None:
+            locked = (await conn.execute(_LOCK_BOOKING, {"b": uuid.UUID(booking_id), "r": restaurant_id})).first()
+            if locked is None:
                 return CommitOutcome(False, code=ASSIGNMENT_VALIDATION, sqlstate="P0002",
                                      message="booking not found for this restaurant")
-            held = tuple(sorted(str(t) for t in row.table_ids))
+            held = tuple(sorted({str(t) for t in (await conn.execute(_HELD_TABLES, {"b": uuid.UUID(booking_id)})).scalars()}))
             if held:
                 # §8.5 [REC]: never add a second table set; the identical set is a retry
                 if held == wanted:
