@@ -515,14 +515,24 @@ class DayPlanner:
         }
         return result
 
-    def _final_busy(self, pos: int) -> int:
+    def _index_final(self) -> None:
+        """Per table, the bookings seated on it in the final plan (a handful per table per day)."""
+        self._occupants: list[list[int]] = [[] for _ in self.floor.tables]
+        for pos, plan in enumerate(self.plan_of):
+            if plan is not None:
+                for t in plan.shape.indices:
+                    self._occupants[t].append(pos)
+
+    def _free_in_final(self, pos: int, mask: int, indices: tuple[int, ...]) -> bool:
         ctx = self.ctx[pos]
-        busy = ctx.static_busy
-        for other in self._overlapping(ctx.start, ctx.end):
-            plan = self.plan_of[other.pos]
-            if plan is not None and other.pos != pos:
-                busy |= plan.shape.mask
-        return busy
+        if mask & ctx.static_busy:
+            return False
+        for t in indices:
+            for other in self._occupants[t]:
+                o = self.ctx[other]
+                if other != pos and o.start < ctx.end and ctx.start < o.end:
+                    return False
+        return True
 
     def _conflict_reason(self, ctx: _Ctx) -> tuple[str, list[str]]:
         """`Conflicts with existing …` for the best-ranked plan against the final day state."""
@@ -535,12 +545,12 @@ class DayPlanner:
                 kinds.add("holds" if iv.kind == "hold" else "bookings")
                 if iv.table not in tables:
                     tables.append(iv.table)
-        for other in self._overlapping(ctx.start, ctx.end):
-            plan = self.plan_of[other.pos]
-            if other.pos != ctx.pos and plan is not None and plan.shape.mask & members:
-                kinds.add("bookings")
-                for t in plan.shape.indices:
-                    if members >> t & 1 and t not in tables:
+        for t in best.indices:
+            for other in self._occupants[t]:
+                o = self.ctx[other]
+                if other != ctx.pos and o.start < ctx.end and ctx.start < o.end:
+                    kinds.add("bookings")
+                    if t not in tables:
                         tables.append(t)
         ids = [self.floor.tables[t].id for t in sorted(tables)]
         if kinds == {"holds", "bookings"}:
@@ -553,10 +563,9 @@ class DayPlanner:
 
     def _alternatives(self, pos: int, chosen: ScoredPlan, limit: int = 2) -> tuple[tuple[str, ...], ...]:
         ctx = self.ctx[pos]
-        busy = self._final_busy(pos)
         out = []
         for p in ctx.plans:
-            if p.shape.mask == chosen.shape.mask or p.shape.mask & busy:
+            if p.shape.mask == chosen.shape.mask or not self._free_in_final(pos, p.shape.mask, p.shape.indices):
                 continue
             out.append(tuple(sorted(self.floor.tables[i].id for i in p.shape.indices)))
             if len(out) >= limit:
@@ -569,6 +578,7 @@ class DayPlanner:
         skipped: list[PlannedSkip] = []
         fallbacks: list[ServiceFallback] = []
         decisions: list[dict[str, Any]] | None = [] if self.options.capture_decisions else None
+        self._index_final()
         stamp = iso_utc(self.options.now or datetime.now(UTC))
         for ctx in self.ctx:
             window = ctx.window
@@ -717,8 +727,7 @@ class DayPlanner:
         if plan is not None and self.stage_of[ctx.pos] == "greedy":
             shown = ctx.considered  # conflict-free when greedy decided, lookahead penalties included
         elif plan is not None:
-            final_busy = self._final_busy(ctx.pos)
-            shown = [p for p in ctx.plans if not p.shape.mask & final_busy]
+            shown = [p for p in ctx.plans if self._free_in_final(ctx.pos, p.shape.mask, p.shape.indices)]
             if not any(p.shape.mask == plan.shape.mask for p in shown):
                 shown = [plan, *shown]
         elif skip is not None and skip.reason_code == CONFLICTS_EXISTING:
