@@ -187,7 +187,7 @@ def _ordered_ids(day: DayInput, ids: tuple[str, ...]) -> list[str]:
 
 
 async def _commit_one(
-    request: Request, rid: uuid.UUID, planned: PlannedAssignment, user_id: uuid.UUID | None
+    pg: Any, rid: uuid.UUID, planned: PlannedAssignment, user_id: uuid.UUID | None
 ) -> tuple[repo.CommitOutcome, int]:
     """The planned set, then its alternatives while the failure is one another set may avoid."""
     candidates = [planned.table_ids, *planned.alternatives][:MAX_COMMIT_ATTEMPTS]
@@ -199,7 +199,7 @@ async def _commit_one(
             else idempotency_key(str(rid), planned.booking_id, tables, planned.block_start, planned.block_end)
         )
         outcome = await repo.commit_assignment(
-            request.app.state.engine, rid, planned.booking_id, tables,
+            pg, rid, planned.booking_id, tables,
             idempotency_key=key, require_adjacency=planned.require_adjacency, assigned_by=user_id,
             start_at=planned.block_start, end_at=planned.block_end,
         )
@@ -309,13 +309,10 @@ async def assign_tables_for_day(request: Request, user: UserDep, session: Sessio
             plan, day = await _plan(request, rid, service_date, body.captureDecisions)
             outcomes: dict[str, tuple[repo.CommitOutcome, int]] = {}
             commit_started = _time.perf_counter()
-            for planned in plan.assigned:
-                try:
-                    outcomes[planned.booking_id] = await _commit_one(request, rid, planned, user.user_id)
-                except DBAPIError as exc:
-                    if is_connection_error(exc):
-                        raise DatabaseUnavailable("The database connection was lost during the run") from exc
-                    raise
+            if plan.assigned:
+                async with repo.commit_connection(request.app.state.engine) as pg:
+                    for planned in plan.assigned:
+                        outcomes[planned.booking_id] = await _commit_one(pg, rid, planned, user.user_id)
             commit_ms = (_time.perf_counter() - commit_started) * 1000
     except repo.RunInProgress:
         raise AssignmentRunInProgress(

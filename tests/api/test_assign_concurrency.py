@@ -102,11 +102,14 @@ async def test_concurrent_commits_of_one_booking_give_one_table_set(busy: Assign
     try:
         for _ in range(5):
             booking = busy.booking(2, "18:00", "20:00", status="pending_allocation", date=busy.floor.date)
-            outcomes = await asyncio.gather(*(
-                repo.commit_assignment(engine, busy.rid, str(booking), (busy.table(t),), idempotency_key=f"k-{t}",
-                                       require_adjacency=False, assigned_by=None, start_at=start, end_at=end)
-                for t in pair
-            ))
+
+            async def commit(table: str, booking=booking):
+                async with repo.commit_connection(engine) as pg:
+                    return await repo.commit_assignment(
+                        pg, busy.rid, str(booking), (busy.table(table),), idempotency_key=f"k-{table}",
+                        require_adjacency=False, assigned_by=None, start_at=start, end_at=end)
+
+            outcomes = await asyncio.gather(*(commit(t) for t in pair))
             assert sorted(o.ok for o in outcomes) == [False, True], outcomes
             loser = next(o for o in outcomes if not o.ok)
             assert loser.code == "ASSIGNMENT_CONFLICT"

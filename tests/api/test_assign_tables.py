@@ -239,9 +239,10 @@ async def test_commit_refuses_a_second_table_set_and_accepts_the_same_one(aw: As
     start, end = datetime(2031, 6, 13, 17, 0, tzinfo=UTC), datetime(2031, 6, 13, 19, 5, tzinfo=UTC)
     before = _written(aw)
     kw = dict(idempotency_key="manual-retry", require_adjacency=False, assigned_by=None, start_at=start, end_at=end)
-    refused = await repo.commit_assignment(app_engine, aw.rid, str(aw.floor.b1), (other,), **kw)
+    async with repo.commit_connection(app_engine) as pg:
+        refused = await repo.commit_assignment(pg, aw.rid, str(aw.floor.b1), (other,), **kw)
+        same = await repo.commit_assignment(pg, aw.rid, str(aw.floor.b1), tuple(b1["tableIds"]), **kw)
     assert (refused.ok, refused.code) == (False, "ASSIGNMENT_CONFLICT")
-    same = await repo.commit_assignment(app_engine, aw.rid, str(aw.floor.b1), tuple(b1["tableIds"]), **kw)
     assert same.ok and same.already_assigned
     assert _written(aw) == before
 
