@@ -6,14 +6,18 @@ lexicographic: bookings seated, then covers, then lower total plan score.
 
 Method (all deterministic for a given input and iteration cap):
 1. Construction: bookings by window end, each on the free set with fewest tables, then the
-   smallest idle gap before it on those tables ("best fit in time"), then fewest seats.
+   least idle time left around it on those tables ("best fit in time"), then fewest seats.
    The better of this and the caller's plan (greedy) is the starting point.
-2. Ruin and recreate: pick an unseated booking u (seeded RNG); ruin a region around it — either
-   the tables u could use in one zone over u's window ± a margin, or the bookings that block one
-   of u's table sets — and re-insert the removed bookings plus the nearby unseated ones by the
-   construction rule with a randomly perturbed order. Keep the result if the region seats at least
-   as many bookings as before (ties: less capacity × time used, which leaves room for later
-   moves); otherwise restore the region exactly.
+2. Ruin and recreate, driven by a seeded RNG over the unseated bookings u:
+   - zone ruin: the tables u could use in one zone, over u's window ± a margin;
+   - targeted ruin: u takes one of its sets, whoever blocks it is evicted;
+   - table sweep: a few tables of similar size over a long stretch of the service;
+   - re-pack: a few same-size tables (sometimes the whole size class) over the whole day,
+     re-sequenced by window end onto the table free the latest (exact for identical tables).
+   Removed bookings plus nearby unseated ones are re-inserted by the construction rule in a
+   perturbed order. A region is kept if it seats at least as many bookings as before (ties: less
+   capacity × time used, leaving room for later moves), else restored exactly. Late in long runs a
+   one-booking downhill step is sometimes kept to leave a plateau; the best plan seen is returned.
 3. Polish: each seated booking moves to its best-scored free table set (score only; the seated
    set does not change).
 
