@@ -245,6 +245,7 @@ def _response(
             commit_info.update(reasonCode=code, sqlstate=outcome.sqlstate, error=outcome.message)
             if decision is not None:
                 decision["skipReason"] = reason
+                decision["reasonCode"] = code
                 decision["rejectionClassification"] = "strategic" if code == ASSIGNMENT_CONFLICT else "hard"
                 decision["availabilitySnapshot"] = None
         if decision is not None:

@@ -4,6 +4,7 @@ adjacent in zone Z, T4 cap 4 in zone Y, Dinner 17:00-23:00; B1 party 2 18:00-20:
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -281,6 +282,7 @@ async def test_capacity_exceeded_is_a_skip_without_a_second_plan(aw: AssignWorld
     assert {(s["bookingId"], s["reasonCode"]) for s in body["skipped"]} == {
         (str(aw.floor.b1), "CAPACITY_EXCEEDED"), (str(aw.floor.b2), "CAPACITY_EXCEEDED")}
     assert all(d["commit"]["attempts"] == 1 and d["commit"]["sqlstate"] == "P0001" for d in body["decisions"])
+    assert {d["reasonCode"] for d in body["decisions"]} == {"CAPACITY_EXCEEDED"}
     assert _written(aw) == (0, 0, 0)
 
 
@@ -387,3 +389,13 @@ async def test_a_held_run_lock_is_409_at_once(aw: AssignWorld, client: httpx.Asy
     # and the service released its own lock after the run
     with psycopg.connect(aw.db_url, autocommit=True) as probe:
         assert probe.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (name,)).fetchone()[0]
+
+
+async def test_each_run_logs_one_summary(aw: AssignWorld, client: httpx.AsyncClient, caplog) -> None:
+    aw.booking(12, "19:00", "21:00", status="pending_allocation")  # nothing seats 12
+    with caplog.at_level(logging.INFO, logger="capacity.assign_tables"):
+        assert (await aw.assign(client)).status_code == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "capacity.assign_tables"]
+    assert len(lines) == 1
+    assert "evaluated=3 assigned=2 skipped=1" in lines[0]
+    assert '"NO_SUITABLE_TABLES": 1' in lines[0] and "commit_ms=" in lines[0] and "total_ms=" in lines[0]
