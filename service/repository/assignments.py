@@ -325,7 +325,7 @@ def classify(sqlstate: str | None, message: str) -> tuple[str, bool]:
 # Raw asyncpg statements on the pooled connection: a 400-booking day makes ~1,200 of them in a row and
 # SQLAlchemy's per-statement overhead was a third of the commit time.
 _SET_TENANT = "SELECT set_config('app.restaurant_id', $1, true)"
-_LOCK_BOOKING = "SELECT id FROM bookings WHERE id = $1 AND restaurant_id = $2 FOR UPDATE"
+_LOCK_BOOKING = "SELECT status::text FROM bookings WHERE id = $1 AND restaurant_id = $2 FOR UPDATE"
 # A separate statement after the lock: in READ COMMITTED it takes a fresh snapshot and so sees the rows a
 # concurrent commit of the same booking wrote while we waited for the lock (a subquery of the locking
 # statement would still use that statement's older snapshot and miss them).
@@ -369,9 +369,13 @@ async def commit_assignment(
     try:
         async with pg.transaction():
             await pg.execute(_SET_TENANT, str(restaurant_id))  # first statement: tenant context
-            if await pg.fetchval(_LOCK_BOOKING, bid, restaurant_id) is None:
+            status = await pg.fetchval(_LOCK_BOOKING, bid, restaurant_id)
+            if status is None:
                 return CommitOutcome(False, code=ASSIGNMENT_VALIDATION, sqlstate="P0002",
                                      message="booking not found for this restaurant")
+            if status not in ACTIVE_BOOKING_STATUSES:
+                # cancelled (or seated, …) since the day was read: not ours to assign any more
+                return CommitOutcome(False, code=ASSIGNMENT_VALIDATION, message=f"booking is {status}")
             held = tuple(sorted({str(r[0]) for r in await pg.fetch(_HELD_TABLES, bid)}))
             if held:
                 # §8.5 [REC]: never add a second table set; the identical set is a retry

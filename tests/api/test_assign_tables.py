@@ -244,6 +244,12 @@ async def test_commit_refuses_a_second_table_set_and_accepts_the_same_one(aw: As
         refused = await repo.commit_assignment(pg, aw.rid, str(aw.floor.b1), (other,), **kw)
         same = await repo.commit_assignment(pg, aw.rid, str(aw.floor.b1), tuple(b1["tableIds"]), **kw)
     assert (refused.ok, refused.code) == (False, "ASSIGNMENT_CONFLICT")
+    # a booking cancelled after the day was read is not assigned
+    cancelled = aw.booking(2, "21:00", "22:00", status="cancelled")
+    late = dict(kw, start_at=datetime(2031, 6, 13, 20, 0, tzinfo=UTC), end_at=datetime(2031, 6, 13, 21, 5, tzinfo=UTC))
+    async with repo.commit_connection(app_engine) as pg:
+        gone = await repo.commit_assignment(pg, aw.rid, str(cancelled), (aw.table("t1"),), **late)
+    assert (gone.ok, gone.code, gone.message) == (False, "ASSIGNMENT_VALIDATION", "booking is cancelled")
     assert same.ok and same.already_assigned
     assert _written(aw) == before
 
