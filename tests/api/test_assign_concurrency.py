@@ -148,3 +148,27 @@ def test_unknown_sqlstates_are_repository_errors() -> None:
         assert repo.classify(state, "Tables must be adjacent") == ("ASSIGNMENT_VALIDATION", True)
     assert repo.classify("XX000", "") == ("ASSIGNMENT_REPOSITORY_ERROR", False)
     assert repo.classify("42501", "tenant") == ("ASSIGNMENT_REPOSITORY_ERROR", False)
+
+
+async def test_connection_lost_mid_run_is_503_and_earlier_commits_stay(
+    busy: AssignWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """§8.3: a lost connection ends the run with 503; bookings committed before it stay committed."""
+    real = repo.commit_assignment
+    calls = 0
+
+    async def flaky(pg, *args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            # what the real connection does when the server goes away mid-commit
+            await pg.close()
+        return await real(pg, *args, **kwargs)
+
+    monkeypatch.setattr(repo, "commit_assignment", flaky)
+    async with running_app(busy.settings) as (_, http):
+        resp = await busy.assign(http)
+    assert resp.status_code == 503, resp.text
+    assert resp.json()["code"] == "DATABASE_UNAVAILABLE" and resp.headers["Retry-After"].isdigit()
+    assert len(busy.assignments()) == 2  # the two commits before the loss
+    _assert_consistent(busy)
