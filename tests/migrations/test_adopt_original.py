@@ -227,11 +227,6 @@ def test_original_platform_database_is_adopted_without_loss(empty_db: str, how: 
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="0001 ensures public.set_booking_instants() unconditionally (security.BASE_FUNCTIONS), so on adoption it "
-    "replaces the booking domain's function although schema.md §3.6 makes bookings_set_instants greenfield-only",
-)
 def test_booking_domain_instants_function_is_left_alone(empty_db: str) -> None:
     url = empty_db
     load_original(url)
@@ -266,8 +261,8 @@ def test_downgrade_of_the_adopted_database_restores_the_originals(empty_db: str)
     allocation_constraints = _allocation_constraints(url)
     weights = pg.run(url, "SELECT id::text, weights FROM strategic_configs ORDER BY id")
     migrate.upgrade(url, "head")
-    # 0001 owns these two and keeps its versions (see the xfail above for set_booking_instants)
-    replaced_by_base = {"set_updated_at()", "set_booking_instants()"}
+    # 0001 owns set_updated_at and keeps its version (set_booking_instants is left as found)
+    replaced_by_base = {"set_updated_at()"}
 
     # 0005 refuses to drop numeric columns that now hold values
     with pytest.raises(Exception, match="capacity_downgrade_data_loss"):

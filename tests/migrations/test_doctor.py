@@ -72,17 +72,10 @@ def test_greenfield_head_has_no_finding_at_warning_level(head_db: str) -> None:
 
 
 def test_greenfield_head_is_ready_for_a_service_login(head_db: str) -> None:
-    """Case 1/32 from the service's side: a LOGIN role in service_role passes the readiness subset.
-    Needs SELECT on capacity_alembic_version for service_role (the version row must equal head)."""
+    """Case 1/32 from the service's side: a LOGIN role in service_role passes the readiness subset
+    (0001 lets service_role read the version row it compares with head)."""
     with login_role(head_db, "service_role") as runtime_url, connect(runtime_url) as conn:
         findings = doctor.readiness_findings(conn)
-    granted = pg.run(
-        head_db, "SELECT has_table_privilege('service_role', 'public.capacity_alembic_version', 'SELECT')"
-    ) == [(True,)]
-    if not granted:
-        # Everything else is ready; the version row is simply unreadable for the service.
-        assert [f.code for f in findings] == ["version_unreadable"], doctor.render_text(findings)
-        pytest.xfail("revision 0001 must GRANT SELECT ON capacity_alembic_version TO service_role")
     assert findings == [], doctor.render_text(findings)
 
 
