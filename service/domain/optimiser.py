@@ -145,6 +145,8 @@ class DayOptimiser:
         self.choice: list[int | None] = [None] * n
         self.temperature = 0.0
         self.repack_share = 0.3
+        self.seats_first_share = 0.3
+        self.seats_only_share = 0.0
 
     # -- state -------------------------------------------------------------------------------------
     def _plan(self, i: int, k: int) -> tuple[int, ...]:
@@ -198,7 +200,7 @@ class DayOptimiser:
                 gap += 86_400.0
         return gap
 
-    def _insert(self, order: Sequence[int], seats_first: bool = False) -> list[int]:
+    def _insert(self, order: Sequence[int], seats_first: int = 0) -> list[int]:
         placed = []
         free_at = self.free_at
         for i in order:
@@ -212,7 +214,9 @@ class DayOptimiser:
             for k in self.lean[i]:
                 if masks[k] & free != masks[k]:
                     continue
-                if seats_first:
+                if seats_first == 2:  # capacity only: a combination of small tables may beat a big one
+                    key = (self.seats[i][k], self._gap(i, plans[k]), len(plans[k]))
+                elif seats_first:
                     key = (len(plans[k]), self.seats[i][k], self._gap(i, plans[k]))
                 else:
                     key = (len(plans[k]), self._gap(i, plans[k]), self.seats[i][k])
@@ -248,13 +252,31 @@ class DayOptimiser:
             if k is not None:
                 self._put(i, k)
 
-    def construct(self) -> list[int | None]:
-        self.load([None] * len(self.bookings))
-        order = sorted(
-            (i for i, b in enumerate(self.bookings) if b.plans), key=lambda i: (self.e[i], self.s[i], i)
+    def construct(self, deadline: float | None = None) -> list[int | None]:
+        """Best of a few insertion orders and set preferences (most seated, then covers). Window-end
+        order alone leaves big parties holding combinations that small parties could share;
+        seating the parties of up to 4 or 6 first, fewest seats first, packs the day tighter."""
+        seated = [i for i, b in enumerate(self.bookings) if b.plans]
+        by_end = sorted(seated, key=lambda i: (self.e[i], self.s[i], i))
+        variants = (
+            (by_end, 0),
+            (sorted(by_end, key=lambda i: self.party[i] > 4), 1),
+            (sorted(by_end, key=lambda i: self.party[i] > 6), 0),
+            (by_end, 1),
+            (sorted(by_end, key=lambda i: self.party[i] > 2), 1),
         )
-        self._insert(order)
-        return list(self.choice)
+        best: list[int | None] = [None] * len(self.bookings)
+        best_value: tuple[int, int] | None = None
+        for order, seats_first in variants:
+            if best_value is not None and deadline is not None and self.clock() > deadline:
+                break
+            self.load([None] * len(self.bookings))
+            self._insert(order, seats_first)
+            value = self.objective()
+            if best_value is None or value > best_value:
+                best, best_value = list(self.choice), value
+        self.load(best)
+        return best
 
     def _near(self, lo: float, hi: float) -> list[int]:
         a = bisect.bisect_left(self.starts, lo - self.max_len)
@@ -327,7 +349,8 @@ class DayOptimiser:
         else:  # smallest seats × time first: seating count favours small footprints
             noise = 1.0 + rng.random()
             pool = sorted(set(pool), key=lambda j: (self.min_footprint[j] * rng.uniform(1.0, noise), j))
-        placed += self._insert(pool, seats_first=rng.random() < 0.3)
+        roll = rng.random()
+        placed += self._insert(pool, seats_first=2 if roll < self.seats_only_share else int(roll < self.seats_first_share))
         after = (len(placed), -self._footprint(placed))
         if after >= before:
             return after[0] > before[0]
