@@ -96,6 +96,18 @@ def is_schema_error(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and sqlstate_of(exc) in SCHEMA_SQLSTATES
 
 
+def _stored(r, scope: str) -> StoredConfig:
+    """A result row carrying the weight columns, version and updated_at."""
+    return StoredConfig(
+        scope=scope,
+        scarcity=r.scarcity_weight,
+        demand_multiplier=r.demand_multiplier_override,
+        future_conflict_penalty=r.future_conflict_penalty,
+        version=int(r.version),
+        updated_at=r.updated_at,
+    )
+
+
 async def probe_schema(session: AsyncSession) -> SchemaState:
     result = (await session.execute(_PROBE_SQL)).one()
     return schema_state_from_columns(bool(result.table_exists), set(result.columns or ()))
@@ -111,30 +123,14 @@ async def read_config(session: AsyncSession, restaurant_id: uuid.UUID) -> ReadRe
     r = (await session.execute(_READ_SQL, {"rid": restaurant_id})).one()
     row = None
     if r.found:
-        row = StoredConfig(
-            scope="restaurant" if r.is_restaurant_row else "global",
-            scarcity=r.scarcity_weight,
-            demand_multiplier=r.demand_multiplier_override,
-            future_conflict_penalty=r.future_conflict_penalty,
-            version=int(r.version),
-            updated_at=r.updated_at,
-        )
+        row = _stored(r, "restaurant" if r.is_restaurant_row else "global")
     return ReadResult(restaurant_exists=r.restaurant_exists is True, row=row)
 
 
 async def lock_restaurant_row(session: AsyncSession, restaurant_id: uuid.UUID) -> StoredConfig | None:
     """The restaurant's own row, locked until commit (If-Match compares against it)."""
     r = (await session.execute(_LOCK_CURRENT_SQL, {"rid": restaurant_id})).one_or_none()
-    if r is None:
-        return None
-    return StoredConfig(
-        scope="restaurant",
-        scarcity=r.scarcity_weight,
-        demand_multiplier=r.demand_multiplier_override,
-        future_conflict_penalty=r.future_conflict_penalty,
-        version=int(r.version),
-        updated_at=r.updated_at,
-    )
+    return None if r is None else _stored(r, "restaurant")
 
 
 async def upsert_config(
@@ -155,11 +151,4 @@ async def upsert_config(
         )
     ).one()
     await session.execute(_NOTIFY_SQL, {"channel": CHANGE_CHANNEL, "rid": str(restaurant_id)})
-    return StoredConfig(
-        scope="restaurant",
-        scarcity=r.scarcity_weight,
-        demand_multiplier=r.demand_multiplier_override,
-        future_conflict_penalty=r.future_conflict_penalty,
-        version=int(r.version),
-        updated_at=r.updated_at,
-    )
+    return _stored(r, "restaurant")
