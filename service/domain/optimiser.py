@@ -64,14 +64,35 @@ def _dominance_filter(plans: Sequence[tuple[int, ...]]) -> list[int]:
         masks.append(m)
     order = sorted(range(len(plans)), key=lambda k: (masks[k].bit_count(), k))
     kept: list[int] = []
-    kept_masks: list[int] = []
+    kept_masks: set[int] = set()
     for k in order:
         m = masks[k]
-        if any(km & m == km for km in kept_masks):
+        if m in kept_masks or _has_kept_subset(m, kept_masks):
             continue
         kept.append(k)
-        kept_masks.append(m)
+        kept_masks.add(m)
     return kept
+
+
+def _has_kept_subset(mask: int, kept: set[int]) -> bool:
+    """Whether a proper subset of `mask` was kept. Candidate sets have a handful of tables (kMax),
+    so enumerating the subsets is far cheaper than scanning every kept set of a big party."""
+    bits = []
+    rest = mask
+    while rest:
+        low = rest & -rest
+        bits.append(low)
+        rest ^= low
+    if len(bits) > 8:
+        return any(km & mask == km for km in kept)
+    for pick in range(1, (1 << len(bits)) - 1):
+        sub = 0
+        for b, bit in enumerate(bits):
+            if pick >> b & 1:
+                sub |= bit
+        if sub in kept:
+            return True
+    return False
 
 
 class DayOptimiser:
@@ -129,6 +150,12 @@ class DayOptimiser:
                 got_single = {plan[0]: k for k, plan in enumerate(b.plans) if len(plan) == 1}
                 single_cache[id(b.plans)] = got_single
             self.single.append(got_single)
+        # Tables each booking can take alone (a mask), so insertion checks them in one AND.
+        self.single_union = [sum(1 << t for t in one) for one in self.single]
+        self.on_table: list[list[int]] = [[] for _ in self.cap]
+        for j, one in enumerate(self.single):
+            for t in one:
+                self.on_table[t].append(j)
         self.by_capacity: dict[int, list[int]] = {}
         for t, c in enumerate(self.cap):
             self.by_capacity.setdefault(c, []).append(t)
@@ -146,7 +173,6 @@ class DayOptimiser:
         self.temperature = 0.0
         self.repack_share = 0.3
         self.seats_first_share = 0.3
-        self.seats_only_share = 0.0
 
     # -- state -------------------------------------------------------------------------------------
     def _plan(self, i: int, k: int) -> tuple[int, ...]:
@@ -200,9 +226,10 @@ class DayOptimiser:
                 gap += 86_400.0
         return gap
 
-    def _insert(self, order: Sequence[int], seats_first: int = 0) -> list[int]:
+    def _insert(self, order: Sequence[int], seats_first: bool = False) -> list[int]:
         placed = []
         free_at = self.free_at
+        single_union = self.single_union
         for i in order:
             best = None
             best_key = None
@@ -211,17 +238,35 @@ class DayOptimiser:
             free = self.all_tables
             for p in range(self.s[i], self.e[i]):
                 free &= free_at[p]
-            for k in self.lean[i]:
-                if masks[k] & free != masks[k]:
-                    continue
-                if seats_first == 2:  # capacity only: a combination of small tables may beat a big one
-                    key = (self.seats[i][k], self._gap(i, plans[k]), len(plans[k]))
-                elif seats_first:
-                    key = (len(plans[k]), self.seats[i][k], self._gap(i, plans[k]))
-                else:
-                    key = (len(plans[k]), self._gap(i, plans[k]), self.seats[i][k])
-                if best_key is None or key < best_key:
-                    best, best_key = k, key
+            if not free & self.union[i]:
+                continue
+            ones = free & single_union[i]
+            if ones:
+                # A free one-table set beats every combination (fewest tables first): look only at
+                # the free tables rather than scanning all of the booking's sets.
+                single = self.single[i]
+                seats = self.seats[i]
+                while ones:
+                    low = ones & -ones
+                    ones ^= low
+                    k = single[low.bit_length() - 1]
+                    gap = self._gap(i, plans[k])
+                    key = (seats[k], gap, k) if seats_first else (gap, seats[k], k)
+                    if best_key is None or key < best_key:
+                        best, best_key = k, key
+            else:
+                for k in self.lean[i]:
+                    if masks[k] & free != masks[k]:
+                        continue
+                    size = len(plans[k])
+                    if best_key is not None and size > best_key[0]:
+                        break  # lean sets come fewest tables first
+                    if seats_first:
+                        key = (size, self.seats[i][k], self._gap(i, plans[k]), k)
+                    else:
+                        key = (size, self._gap(i, plans[k]), self.seats[i][k], k)
+                    if best_key is None or key < best_key:
+                        best, best_key = k, key
             if best is not None:
                 self._put(i, best)
                 placed.append(i)
@@ -259,11 +304,11 @@ class DayOptimiser:
         seated = [i for i, b in enumerate(self.bookings) if b.plans]
         by_end = sorted(seated, key=lambda i: (self.e[i], self.s[i], i))
         variants = (
-            (by_end, 0),
-            (sorted(by_end, key=lambda i: self.party[i] > 4), 1),
-            (sorted(by_end, key=lambda i: self.party[i] > 6), 0),
-            (by_end, 1),
-            (sorted(by_end, key=lambda i: self.party[i] > 2), 1),
+            (by_end, False),
+            (sorted(by_end, key=lambda i: self.party[i] > 4), True),
+            (sorted(by_end, key=lambda i: self.party[i] > 6), False),
+            (by_end, True),
+            (sorted(by_end, key=lambda i: self.party[i] > 2), True),
         )
         best: list[int | None] = [None] * len(self.bookings)
         best_value: tuple[int, int] | None = None
@@ -349,8 +394,7 @@ class DayOptimiser:
         else:  # smallest seats × time first: seating count favours small footprints
             noise = 1.0 + rng.random()
             pool = sorted(set(pool), key=lambda j: (self.min_footprint[j] * rng.uniform(1.0, noise), j))
-        roll = rng.random()
-        placed += self._insert(pool, seats_first=2 if roll < self.seats_only_share else int(roll < self.seats_first_share))
+        placed += self._insert(pool, seats_first=rng.random() < self.seats_first_share)
         after = (len(placed), -self._footprint(placed))
         if after >= before:
             return after[0] > before[0]
@@ -382,12 +426,15 @@ class DayOptimiser:
             region |= 1 << t
         removed = []
         pool = []
-        for j, b in enumerate(bookings):
+        # Only bookings with a one-table set on these tables can be in the pool or seated alone here.
+        candidates: set[int] = set()
+        for t in tables:
+            candidates.update(self.on_table[t])
+        for j in sorted(candidates):
             k = self.choice[j]
             if k is None:
-                if b.plans and any(t in self.single[j] for t in tables):
-                    pool.append(j)
-            elif len(b.plans[k]) == 1 and region >> b.plans[k][0] & 1:
+                pool.append(j)
+            elif len(bookings[j].plans[k]) == 1 and region >> bookings[j].plans[k][0] & 1:
                 removed.append(j)
         before = (len(removed), -self._footprint(removed))
         saved = [(j, self.choice[j]) for j in removed]
