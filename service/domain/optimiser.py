@@ -5,9 +5,10 @@ choose at most one set per booking so that no table carries two overlapping wind
 lexicographic: bookings seated, then covers, then lower total plan score.
 
 Method (all deterministic for a given input and iteration cap):
-1. Construction: bookings by window end, each on the free set with fewest tables, then the
-   least idle time left around it on those tables ("best fit in time"), then fewest seats.
-   The better of this and the caller's plan (greedy) is the starting point.
+1. Construction: bookings by window end (or parties of up to 2, 4 or 6 first, then by window
+   end), each on the free set with fewest tables, then the least idle time left around it on
+   those tables ("best fit in time") and fewest seats, in either order; the best of five such
+   variants, or the caller's plan (greedy) if better, is the starting point.
 2. Ruin and recreate, driven by a seeded RNG over the unseated bookings u:
    - zone ruin: the tables u could use in one zone, over u's window ± a margin;
    - targeted ruin: u takes one of its sets, whoever blocks it is evicted;

@@ -11,6 +11,7 @@ import pytest
 
 from service.domain import planner as planner_module
 from service.domain.model import AllocatorConfig, BusyInterval
+from service.domain.optimiser import DayOptimiser, PackingBooking, _dominance_filter
 from service.domain.planner import DayPlanner, PlannerOptions, export_instance
 
 from .builders import DAY, LONDON, booking, make_day, run, table
@@ -171,3 +172,83 @@ def test_optimiser_reaches_the_exact_optimum_on_tiny_days(seed):
 def test_windows_and_dates_are_in_the_restaurant_timezone():
     plan = run(make_day([table("A", 2)], [booking("b", "18:00", 2)]), NO_LOOKAHEAD)
     assert plan.assigned[0].block_start.astimezone(LONDON).date() == DAY
+
+
+def test_dominance_filter_keeps_exactly_the_minimal_sets():
+    rng = random.Random(7)
+    for _ in range(200):
+        plans = list(
+            {tuple(sorted(rng.sample(range(9), rng.randint(1, 3)))) for _ in range(rng.randint(1, 14))}
+        )
+        rng.shuffle(plans)
+        kept = {plans[k] for k in _dominance_filter(plans)}
+        minimal = {p for p in plans if not any(set(q) < set(p) for q in plans)}
+        assert kept == minimal
+
+
+def _reference_insert(opt: DayOptimiser, order, seats_first: bool) -> list[int | None]:
+    """The plain rule the fast insertion must reproduce: scan every kept set of the booking,
+    fewest tables first, then seats/idle time in the requested order, then set index."""
+    for i in order:
+        best_key = best = None
+        for k in opt.lean[i]:
+            if not opt._free(i, k):
+                continue
+            plan = opt.bookings[i].plans[k]
+            gap = opt._gap(i, plan)
+            key = (len(plan), opt.seats[i][k], gap, k) if seats_first else (len(plan), gap, opt.seats[i][k], k)
+            if best_key is None or key < best_key:
+                best, best_key = k, key
+        if best is not None:
+            opt._put(i, best)
+    return list(opt.choice)
+
+
+def _random_packing(seed: int) -> tuple[list[PackingBooking], list[int]]:
+    rng = random.Random(seed)
+    capacities = [rng.choice([2, 2, 4, 4, 6, 8]) for _ in range(12)]
+    bookings = []
+    for _ in range(70):
+        start = rng.randrange(0, 40) * 900.0
+        party = rng.choice([1, 2, 2, 3, 4, 5, 6, 8, 10])
+        singles = [(t,) for t, c in enumerate(capacities) if c >= party]
+        pairs = [
+            (t, t + 1) for t in range(len(capacities) - 1) if capacities[t] + capacities[t + 1] >= party
+        ]
+        plans = tuple(rng.sample(singles, len(singles)) + pairs)
+        bookings.append(PackingBooking(start, start + rng.choice([3600.0, 5400.0]), party, plans))
+    return [b for b in bookings if b.plans], capacities
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fast_insertion_matches_the_plain_rule(seed):
+    bookings, capacities = _random_packing(seed)
+    fast = DayOptimiser(bookings, capacities, clock=lambda: 0.0)
+    plain = DayOptimiser(bookings, capacities, clock=lambda: 0.0)
+    order = sorted(range(len(bookings)), key=lambda i: (bookings[i].end, i))
+    for seats_first in (False, True):
+        fast.load([None] * len(bookings))
+        plain.load([None] * len(bookings))
+        fast._insert(order, seats_first)
+        assert fast.choice == _reference_insert(plain, order, seats_first)
+        assert any(k is None for k in fast.choice)  # crowded enough for the rule to matter
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_construction_is_the_best_variant_and_a_valid_packing(seed):
+    bookings, capacities = _random_packing(100 + seed)
+    opt = DayOptimiser(bookings, capacities, clock=lambda: 0.0)
+    built = opt.construct()
+    assert opt.choice == built  # the state holds the returned plan
+    value = opt.objective()
+    plain = DayOptimiser(bookings, capacities, clock=lambda: 0.0)
+    plain.load([None] * len(bookings))
+    by_end = sorted(range(len(bookings)), key=lambda i: (plain.e[i], plain.s[i], i))
+    assert value >= tuple(
+        [sum(k is not None for k in _reference_insert(plain, by_end, False)), plain.objective()[1]]
+    )
+    for a, b in itertools.combinations(range(len(bookings)), 2):
+        if built[a] is None or built[b] is None:
+            continue
+        if bookings[a].start < bookings[b].end and bookings[b].start < bookings[a].end:
+            assert not set(bookings[a].plans[built[a]]) & set(bookings[b].plans[built[b]])
