@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import time
 from logging.config import fileConfig
 
 from alembic import context
@@ -27,6 +28,8 @@ from service.settings import Settings
 VERSION_TABLE = "capacity_alembic_version"
 LOCK_SQL = "SELECT pg_advisory_lock(hashtextextended('capacity-service:migrations', 0))"
 UNLOCK_SQL = "SELECT pg_advisory_unlock(hashtextextended('capacity-service:migrations', 0))"
+TRY_LOCK_SQL = "SELECT pg_try_advisory_lock(hashtextextended('capacity-service:migrations', 0))"
+LOCK_POLL_S = 0.5
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("skip_logging_config"):
@@ -117,6 +120,22 @@ def _has_url() -> bool:
     return True
 
 
+def _acquire_migration_lock(connection) -> None:
+    """Poll ``pg_try_advisory_lock`` between short transactions instead of blocking in
+    ``pg_advisory_lock``: a backend blocked inside a statement holds a snapshot, and the lock holder's
+    ``CREATE INDEX CONCURRENTLY`` waits for every older snapshot — the two would deadlock."""
+    waited = False
+    while True:
+        got = connection.execute(text(TRY_LOCK_SQL)).scalar()
+        connection.commit()
+        if got:
+            return
+        if not waited:
+            log.info("another migrator holds the migration lock; waiting")
+            waited = True
+        time.sleep(LOCK_POLL_S)
+
+
 def run_migrations_online() -> None:
     settings = _settings()
     connectable = config.attributes.get("connection")
@@ -136,8 +155,7 @@ def run_migrations_online() -> None:
         with connection.begin():
             for stmt in _session_settings(settings):
                 connection.execute(text(stmt))
-        connection.execute(text(LOCK_SQL))
-        connection.commit()
+        _acquire_migration_lock(connection)
         try:
             if not _skip_preflight():
                 # Read-only; its transaction is rolled back whether it passes or refuses.
