@@ -16,8 +16,9 @@ Method (all deterministic for a given input and iteration cap):
    - re-pack: a few same-size tables (sometimes the whole size class) over the whole day,
      re-sequenced by window end onto the table free the latest (exact for identical tables).
    Removed bookings plus nearby unseated ones are re-inserted by the construction rule in a
-   perturbed order. A region is kept if it seats at least as many bookings as before (ties: less
-   capacity × time used, leaving room for later moves), else restored exactly. Late in long runs a
+   perturbed order. A region is kept if it seats more bookings than before, or as many while using no more
+   capacity × time (leaving room for later moves) — or, half of the time, as many regardless of
+   capacity × time, a walk along the plateau; else it is restored exactly. Late in long runs a
    one-booking downhill step is sometimes kept to leave a plateau; the best plan seen is returned.
 3. Polish: each seated booking moves to its best-scored free table set (score only; the seated
    set does not change).
@@ -174,6 +175,9 @@ class DayOptimiser:
         self.temperature = 0.0
         self.repack_share = 0.3
         self.seats_first_share = 0.3
+        # Share of equally-seated regions kept even when they use more capacity × time: a walk
+        # along the plateau finds re-packings that a strict footprint rule never reaches.
+        self.plateau_share = 0.5
 
     # -- state -------------------------------------------------------------------------------------
     def _plan(self, i: int, k: int) -> tuple[int, ...]:
@@ -397,7 +401,7 @@ class DayOptimiser:
             pool = sorted(set(pool), key=lambda j: (self.min_footprint[j] * rng.uniform(1.0, noise), j))
         placed += self._insert(pool, seats_first=rng.random() < self.seats_first_share)
         after = (len(placed), -self._footprint(placed))
-        if after >= before:
+        if after >= before or (after[0] == before[0] and rng.random() < self.plateau_share):
             return after[0] > before[0]
         if after[0] == before[0] - 1 and rng.random() < self.temperature:
             return False  # occasionally step down one booking to leave a plateau; best is kept
