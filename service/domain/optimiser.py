@@ -530,7 +530,7 @@ def optimise(
     seed: int = 0,
 ) -> OptimiserResult:
     opt = DayOptimiser(bookings, capacities, seed=seed, clock=clock)
-    constructed = opt.construct()
+    constructed = opt.construct(deadline)
     built = opt.objective()
     opt.load(initial)
     start = opt.objective()
