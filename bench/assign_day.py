@@ -331,6 +331,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-warm-start", action="store_true", help="do not hand the optimiser's plan to HiGHS"
     )
+    parser.add_argument(
+        "--endpoint-options",
+        action="store_true",
+        help="plan with exactly the options the endpoint uses (iteration cap 600, whole-plan budget 0.5 s)",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="plan timing: best of N runs")
     parser.add_argument("--only", choices=[s.name for s in SCENARIOS])
     args = parser.parse_args(argv)
@@ -343,7 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     for scenario in SCENARIOS:
         if args.only and scenario.name != args.only:
             continue
-        if scenario.name == "small":
+        if args.endpoint_options:
+            options = PlannerOptions(capture_decisions=False, total_budget_s=0.5)
+        elif scenario.name == "small":
             options = PlannerOptions(
                 time_budget_s=args.small_budget, max_iterations=1_000_000, capture_decisions=False
             )
