@@ -84,3 +84,10 @@ def create_app(settings: Settings) -> FastAPI:
     if settings.metrics_enabled:
         app.include_router(strategic_config.metrics_router)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for uvicorn worker processes (``serve --workers N``): settings come from the environment."""
+    from service.settings import get_settings
+
+    return create_app(get_settings())

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -69,14 +70,18 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
         # `finally` below stops the embedded server instead of the process dying around it.
         signal.signal(signal.SIGTERM, _exit_on_signal)
+    workers = args.workers or settings.workers
     try:
-        app = create_app(settings)
-        uvicorn.run(
-            app,
-            host=args.host or settings.host,
-            port=args.port or settings.port,
-            log_level=settings.log_level,
-        )
+        common = {"host": args.host or settings.host, "port": args.port or settings.port, "log_level": settings.log_level}
+        if workers > 1:
+            # Worker processes build their own app from the environment; hand them what embedded mode decided.
+            if embedded is not None:
+                os.environ["DATABASE_URL"] = settings.database_url.get_secret_value()
+                if settings.jwt_secret is not None:
+                    os.environ["CAPACITY_JWT_SECRET"] = settings.jwt_secret.get_secret_value()
+            uvicorn.run("service.app:app_from_environment", factory=True, workers=workers, **common)
+        else:
+            uvicorn.run(create_app(settings), **common)
     finally:
         if embedded is not None:
             embedded.stop()
@@ -255,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the HTTP API")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
+    p.add_argument("--workers", type=int, help="worker processes (default CAPACITY_WORKERS, 1)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("migrate", help="pre-flight, then upgrade the database to head")

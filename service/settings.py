@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     # --- HTTP -----------------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes for `serve`.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     readiness_cache_s: float = Field(default=60.0, ge=0)
 
