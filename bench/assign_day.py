@@ -17,7 +17,6 @@ import argparse
 import random
 import sys
 import time as clock
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -35,21 +34,13 @@ from service.domain.model import (  # noqa: E402
     ServicePeriod,
     Table,
 )
-from service.domain.plan import DayPlan  # noqa: E402
 from service.domain.planner import DayPlanner, InstanceBooking, PlannerOptions, export_instance  # noqa: E402
 
 TZ = ZoneInfo("Europe/London")
 SERVICE_DATE = date(2025, 11, 14)  # a Friday
 RESTAURANT_ID = "bench-restaurant"
 
-# ---------------------------------------------------------------------------------------------
-# COMMIT HOOK — whoever builds the commit path plugs it in here: a callable that takes the DayPlan
-# and a PostgreSQL URL, commits every assignment in plan order (assign_tables_atomic_v2 per
-# booking) into a prepared database, and returns nothing. While it is None the "plan+commit"
-# column prints "n/a".
-COMMIT_HOOK: Callable[[DayPlan, str], None] | None = None
-COMMIT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-# ---------------------------------------------------------------------------------------------
+# Plan + commit against PostgreSQL is measured by bench/assign_commit.py (same generated day).
 
 
 @dataclass(frozen=True)
@@ -284,11 +275,6 @@ def run_scenario(
         plan_times.append(clock.perf_counter() - began)
     assert plan is not None and planner is not None
     plan_s = min(plan_times)
-    commit_s = None
-    if COMMIT_HOOK is not None:
-        began = clock.perf_counter()
-        COMMIT_HOOK(plan, COMMIT_DATABASE_URL)
-        commit_s = clock.perf_counter() - began
     instance = export_instance(planner)
     index = {t.id: i for i, t in enumerate(planner.floor.tables)}
     position = {b.booking_id: k for k, b in enumerate(instance)}
@@ -300,7 +286,6 @@ def run_scenario(
         "scenario": f"{scenario.tables} tables / {scenario.bookings} bookings",
         "evaluated": len(plan.order),
         "plan_s": plan_s,
-        "plan_commit_s": None if commit_s is None else plan_s + commit_s,
         "greedy": plan.greedy.seated,
         "optimiser": plan.final.seated,
         "planner": plan.planner,
@@ -340,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=[s.name for s in SCENARIOS])
     args = parser.parse_args(argv)
     header = (
-        f"{'scenario':<30} {'eval':>5} {'plan s':>7} {'plan+commit s':>13} {'greedy':>6} {'optim':>6} "
+        f"{'scenario':<30} {'eval':>5} {'plan s':>7} {'greedy':>6} {'optim':>6} "
         f"{'exact':>6} {'greedy/exact':>12} {'optim/exact':>11} {'milp':>18}"
     )
     print(header)
@@ -364,7 +349,6 @@ def main(argv: list[str] | None = None) -> int:
         r = run_scenario(
             scenario, args.seed, args.milp_time_limit, options, args.repeats, not args.no_warm_start
         )
-        commit = "n/a" if r["plan_commit_s"] is None else f"{r['plan_commit_s']:.3f}"
         optimal = r["milp_status"] == "Optimal"
         # Not proven optimal: compare with HiGHS's best integer solution (marked *); the dual bound
         # is printed below when HiGHS got one.
@@ -372,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         label = "n/a" if reference is None else f"{reference}{'' if optimal else '*'}"
         milp = f"{r['milp_status'][:10]} {r['milp_s']:.1f}s"
         print(
-            f"{r['scenario']:<30} {r['evaluated']:>5} {r['plan_s']:>7.3f} {commit:>13} {r['greedy']:>6} "
+            f"{r['scenario']:<30} {r['evaluated']:>5} {r['plan_s']:>7.3f} {r['greedy']:>6} "
             f"{r['optimiser']:>6} {label:>6} {ratio(r['greedy'], reference):>12} "
             f"{ratio(r['optimiser'], reference):>11} {milp:>18}"
         )
