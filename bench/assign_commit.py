@@ -2,8 +2,9 @@
 
 Takes the synthetic day of bench/assign_day.py (``generate_day``, 60 tables / 400 bookings), writes it
 into a fresh database at head (created and dropped by this script), then times what the endpoint does
-after authorisation: read the day as the runtime role, plan it, commit every planned booking through
-``assign_tables_atomic_v2`` (one transaction each). The run lock and the strategic resolver are left out
+after authorisation, with the endpoint's own planner options and commit function: read the day as the
+runtime role, plan it, commit every planned booking through ``assign_tables_atomic_v2`` (one transaction
+each, on the endpoint's parallel commit lanes). The run lock and the strategic resolver are left out
 (one statement each).
 
     uv run python bench/assign_commit.py [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
@@ -31,8 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from assign_day import SCENARIOS, generate_day  # noqa: E402
 
+from service.api.assign_tables import commit_plan, endpoint_planner_options  # noqa: E402
 from service.domain.model import DayInput  # noqa: E402
-from service.domain.planner import PlannerOptions, plan_day  # noqa: E402
+from service.domain.planner import plan_day  # noqa: E402
 from service.domain.strategic import StrategicWeights  # noqa: E402
 from service.repository import assignments as repo  # noqa: E402
 from service.schema import migrate  # noqa: E402
@@ -117,19 +119,12 @@ async def run_once(runtime_url: str, rid: uuid.UUID, service_date) -> dict[str, 
             day, flags = await repo.load_day(session, rid, service_date)
             await session.commit()
         t1 = time.perf_counter()
-        plan = plan_day(day, None, StrategicWeights(), PlannerOptions(capture_decisions=False, total_budget_s=0.5))
+        plan = plan_day(day, None, StrategicWeights(), endpoint_planner_options(capture_decisions=False))
         t2 = time.perf_counter()
-        committed = skipped = 0
-        async with repo.commit_connection(engine) as pg:
-            for planned in plan.assigned:
-                outcome = await repo.commit_assignment(
-                    pg, rid, planned.booking_id, planned.table_ids, idempotency_key=planned.idempotency_key,
-                    require_adjacency=planned.require_adjacency, assigned_by=None,
-                    start_at=planned.block_start, end_at=planned.block_end,
-                )
-                committed += outcome.ok
-                skipped += not outcome.ok
+        outcomes = await commit_plan(engine, rid, day, plan, None)
         t3 = time.perf_counter()
+        committed = sum(outcome.ok for outcome, _ in outcomes.values())
+        skipped = len(outcomes) - committed
         return {"load_ms": (t1 - t0) * 1000, "plan_ms": (t2 - t1) * 1000, "commit_ms": (t3 - t2) * 1000,
                 "total_ms": (t3 - t0) * 1000, "evaluated": len(plan.order), "committed": committed,
                 "commit_skipped": skipped, "planner": plan.planner}

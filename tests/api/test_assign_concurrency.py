@@ -153,22 +153,49 @@ def test_unknown_sqlstates_are_repository_errors() -> None:
 async def test_connection_lost_mid_run_is_503_and_earlier_commits_stay(
     busy: AssignWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """§8.3: a lost connection ends the run with 503; bookings committed before it stay committed."""
+    """§8.3: a lost connection ends the run with 503; bookings committed before it stay committed (the
+    commits run on parallel lanes, so "before" is whatever reported ok, on any lane)."""
     real = repo.commit_assignment
     calls = 0
+    committed: dict[str, set[str]] = {}
 
-    async def flaky(pg, *args, **kwargs):
+    async def flaky(pg, rid, booking_id, table_ids, **kwargs):
         nonlocal calls
         calls += 1
         if calls == 3:
             # what the real connection does when the server goes away mid-commit
             await pg.close()
-        return await real(pg, *args, **kwargs)
+        outcome = await real(pg, rid, booking_id, table_ids, **kwargs)
+        if outcome.ok:
+            committed[booking_id] = set(outcome.table_ids)
+        return outcome
 
     monkeypatch.setattr(repo, "commit_assignment", flaky)
     async with running_app(busy.settings) as (_, http):
         resp = await busy.assign(http)
     assert resp.status_code == 503, resp.text
     assert resp.json()["code"] == "DATABASE_UNAVAILABLE" and resp.headers["Retry-After"].isdigit()
-    assert len(busy.assignments()) == 2  # the two commits before the loss
+    assert len(committed) >= 2  # the two commits before the loss
+    assert busy.assignments() == committed  # exactly the commits that reported ok stayed
     _assert_consistent(busy)
+
+
+def test_commit_lanes_keep_each_zone_on_one_lane_in_plan_order() -> None:
+    """Parallel commits: a zone never spans two lanes (the commit function locks per zone), each lane keeps
+    the plan's order, the biggest zones are spread first, and no more lanes than zones or COMMIT_LANES."""
+    from types import SimpleNamespace
+
+    from service.api.assign_tables import _commit_lanes
+
+    zones = {"a1": "A", "a2": "A", "b1": "B", "c1": "C", "d1": "D"}
+    day = SimpleNamespace(tables=[SimpleNamespace(id=t, zone_id=z) for t, z in zones.items()])
+    plan = [SimpleNamespace(booking_id=f"k{i}", table_ids=(t,))
+            for i, t in enumerate(["a1", "b1", "a2", "c1", "a1", "b1", "d1", "a2"])]
+    lanes = _commit_lanes(day, plan, 3)  # type: ignore[arg-type]
+    assert [[p.booking_id for p in lane] for lane in lanes] == [
+        ["k0", "k2", "k4", "k7"],  # zone A (4 bookings) alone
+        ["k1", "k5"],  # zone B (2)
+        ["k3", "k6"],  # zones C and D (1 each) on the lightest lane
+    ]
+    assert len(_commit_lanes(day, plan, 1)) == 1 and _commit_lanes(day, plan, 1)[0] == plan
+    assert len(_commit_lanes(day, plan[:1], 3)) == 1  # one zone: one lane
