@@ -334,7 +334,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and scenario.name != args.only:
             continue
         if args.endpoint_options:
-            options = PlannerOptions(capture_decisions=False, total_budget_s=0.5)
+            from service.api.assign_tables import endpoint_planner_options
+
+            options = endpoint_planner_options(False)
         elif scenario.name == "small":
             options = PlannerOptions(
                 time_budget_s=args.small_budget, max_iterations=1_000_000, capture_decisions=False
