@@ -136,3 +136,19 @@ def app_factory(world: World) -> Callable[..., contextlib.AbstractAsyncContextMa
         return running_app(make_settings(world.db_url, **overrides))
 
     return factory
+
+
+# --- auto-assign world (tests/api/assign_support.py): the schema.md §7 floor, users of every role ---------
+
+
+@pytest.fixture
+def aw(head_db: str):
+    from tests.api.assign_support import seed_assign_world
+
+    return seed_assign_world(head_db, make_settings(head_db))
+
+
+@pytest.fixture
+async def app_client(aw) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    async with running_app(aw.settings) as pair:
+        yield pair

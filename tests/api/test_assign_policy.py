@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from collections.abc import AsyncIterator
 
 import httpx
 import psycopg
@@ -16,24 +15,13 @@ import pytest
 from fastapi import FastAPI
 
 from service.schema import migrate
-from tests.api.assign_support import PATH, AssignWorld, seed_assign_world
-from tests.api.conftest import make_settings, running_app, runtime_url
+from tests.api.assign_support import PATH, AssignWorld
+from tests.api.conftest import runtime_url
 from tests.support import pg
 from tests.support.ddl_audit import recorded_objects
 from tests.support.floor import TIMEZONE, add_booking
 
 POLICY = "restaurant_allocator_policies"
-
-
-@pytest.fixture
-def aw(head_db: str) -> AssignWorld:
-    return seed_assign_world(head_db, make_settings(head_db))
-
-
-@pytest.fixture
-async def app_client(aw: AssignWorld) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    async with running_app(aw.settings) as pair:
-        yield pair
 
 
 def _set_policy(aw: AssignWorld, restaurant: uuid.UUID | None = None, **values) -> None:

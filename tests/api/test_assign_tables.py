@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
@@ -18,19 +17,8 @@ from fastapi import FastAPI
 
 from service.auth import mint_token
 from service.repository import assignments as repo
-from tests.api.assign_support import PATH, ROLES, AssignWorld, seed_assign_world
-from tests.api.conftest import JWT_SECRET, make_settings, running_app
-
-
-@pytest.fixture
-def aw(head_db: str) -> AssignWorld:
-    return seed_assign_world(head_db, make_settings(head_db))
-
-
-@pytest.fixture
-async def app_client(aw: AssignWorld) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    async with running_app(aw.settings) as pair:
-        yield pair
+from tests.api.assign_support import PATH, ROLES, AssignWorld
+from tests.api.conftest import JWT_SECRET
 
 
 @pytest.fixture
