@@ -309,17 +309,22 @@ def constraint_exists_sql(table: str, name: str) -> str:
     )
 
 
-def ensure_constraint(revision: str, con: Constraint, *, greenfield_only: bool = False) -> str:
+def ensure_constraint(
+    revision: str, con: Constraint, *, greenfield_only: bool = False, refuse_when: tuple[str, str] | None = None
+) -> str:
     """Add a missing constraint; CHECK and FK constraints are added NOT VALID (see :func:`validate`).
 
     ``greenfield_only``: never added to an adopted database (e.g. a UNIQUE constraint that adoption builds
-    concurrently through :func:`unique_constraint_index` + :func:`attach_unique_constraint` instead)."""
+    concurrently through :func:`unique_constraint_index` + :func:`attach_unique_constraint` instead).
+    ``refuse_when``: (SQL condition, plpgsql statement) — an existing object that must not be adopted
+    (e.g. a constraint of this name with another shape) runs the statement, typically a RAISE."""
     suffix = " NOT VALID" if con.validatable else ""
     add = f"ALTER TABLE public.{con.table} ADD CONSTRAINT {con.name} {con.definition}{suffix}"
     only_gf = f" OR {MODE_EXPR} IS DISTINCT FROM {lit(MODE_GREENFIELD)}" if greenfield_only else ""
+    refuse = f"\nELSIF {refuse_when[0]} THEN\n    {refuse_when[1]}" if refuse_when else ""
     return do_block(
         f"""IF {regclass(con.table)} IS NULL{only_gf} THEN
-    RETURN;
+    RETURN;{refuse}
 ELSIF NOT {constraint_exists_sql(con.table, con.name)} THEN
     EXECUTE {dollar(add, 'ddl')};
     {ledger_insert(revision, 'constraint', f'{con.table}.{con.name}', 'created')}

@@ -8,10 +8,7 @@ from dataclasses import dataclass
 
 from service.schema.ddl import (
     Constraint,
-    constraint_exists_sql,
-    do_block,
-    dollar,
-    ledger_insert,
+    ensure_constraint,
     lit,
     regclass,
 )
@@ -68,25 +65,14 @@ def fk_shape_mismatch_sql(con: Constraint) -> str:
 
 
 def ensure_foreign_key(revision: str, con: Constraint) -> str:
-    """Like :func:`ensure_constraint` for an FK (added NOT VALID; VALIDATE with :func:`validate`), but an
+    """:func:`ensure_constraint` for an FK (added NOT VALID; VALIDATE with :func:`validate`), except that an
     existing constraint of that name with another shape is drift: stop instead of adopting it."""
-    add = f"ALTER TABLE public.{con.table} ADD CONSTRAINT {con.name} {con.definition} NOT VALID"
-    return do_block(
-        f"""IF {regclass(con.table)} IS NULL THEN
-    RETURN;
-ELSIF {fk_shape_mismatch_sql(con)} THEN
-    RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'capacity_drift_fk_shape',
+    refusal = f"""RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'capacity_drift_fk_shape',
         DETAIL = format('%s.%s is %s, expected %s', {lit(con.table)}, {lit(con.name)},
             (SELECT pg_get_constraintdef(oid) FROM pg_constraint
               WHERE conrelid = {regclass(con.table)} AND conname = {lit(con.name)}), {lit(con.definition)}),
-        HINT = 'drop or rename that constraint by hand (it is not the one this service expects), then re-run';
-ELSIF NOT {constraint_exists_sql(con.table, con.name)} THEN
-    EXECUTE {dollar(add, 'ddl')};
-    {ledger_insert(revision, 'constraint', f'{con.table}.{con.name}', 'created')}
-ELSE
-    {ledger_insert(revision, 'constraint', f'{con.table}.{con.name}', 'adopted')}
-END IF;"""
-    )
+        HINT = 'drop or rename that constraint by hand (it is not the one this service expects), then re-run';"""
+    return ensure_constraint(revision, con, refuse_when=(fk_shape_mismatch_sql(con), refusal))
 
 
 def normalised_def_sql(expr: str) -> str:
