@@ -101,6 +101,19 @@ ASSIGN_TABLES_FIRST_FIT = _fn(
     ASSIGN_RETURNS,
 )
 
+# Revision 0007: the auto-assign commit of one planned booking in one round trip (tenant context, booking
+# lock, status and held-tables checks, then assign_tables_atomic_v2). Not a definer: the caller's RLS applies
+# to the checks; the commit itself runs in v2's definer context as before.
+COMMIT_PLANNED_ASSIGNMENT = _fn(
+    "commit_planned_assignment",
+    "p_restaurant_id uuid, p_booking_id uuid, p_table_ids uuid[], p_idempotency_key text, "
+    "p_require_adjacency boolean, p_assigned_by uuid, p_start_at timestamp with time zone, "
+    "p_end_at timestamp with time zone",
+    "uuid, uuid, uuid[], text, boolean, uuid, timestamp with time zone, timestamp with time zone",
+    "TABLE (outcome text, booking_status text, table_id uuid)",
+    definer=False,
+)
+
 FUNCTIONS: tuple[Function, ...] = (
     REFRESH_TABLE_STATUS,
     ON_ALLOCATIONS_REFRESH,

@@ -53,7 +53,7 @@ import psycopg
 
 MANIFEST_PATH = Path(__file__).with_name("manifest.json")
 MANIFEST_FORMAT = 1
-HEAD_REVISION = "0006_allocator_policy"
+HEAD_REVISION = "0007_commit_planned_assignment"
 
 VERSION_TABLE = "capacity_alembic_version"
 LEDGER_TABLE = "capacity_schema_ledger"

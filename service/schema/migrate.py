@@ -11,7 +11,7 @@ from alembic.config import Config
 from service.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-HEAD = "0006_allocator_policy"
+HEAD = "0007_commit_planned_assignment"
 
 
 def alembic_config(database_url: str | None, settings: Settings | None = None, **x_args: str) -> Config:

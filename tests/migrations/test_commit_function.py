@@ -1,14 +1,20 @@
-"""assign_tables_atomic_v2 at head — schema.md §7 cases 17–25, and assign_tables_first_fit (§3.4)."""
+"""assign_tables_atomic_v2 at head — schema.md §7 cases 17–25, assign_tables_first_fit (§3.4), and revision
+0007's commit_planned_assignment (the auto-assign commit path)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 
 import psycopg
 import pytest
 from psycopg import errors
+from sqlalchemy.engine import make_url
 
+from service.domain.model import ACTIVE_BOOKING_STATUSES
+from service.schema import migrate
+from service.schema.capacity_functions import COMMIT_PLANNED_ASSIGNMENT
 from tests.support import pg
 from tests.support.floor import add_booking, commit, count, seed_floor
 
@@ -308,3 +314,84 @@ def test_booking_status_change_refreshes_tables(head_db: str) -> None:
     assert pg.run(head_db, status, (f.t1,)) == [("reserved",)]
     pg.run(head_db, "UPDATE bookings SET status = 'checked_in' WHERE id = %s", (f.b1,))
     assert pg.run(head_db, status, (f.t1,)) == [("occupied",)]
+
+
+# --------------------------------------------------------------------------------------------------
+# commit_planned_assignment (revision 0007): the auto-assign commit of one booking as one call
+# --------------------------------------------------------------------------------------------------
+PLANNED = "SELECT outcome, booking_status, table_id FROM commit_planned_assignment(%s, %s, %s, %s, false, NULL, NULL, NULL)"
+SIG_PLANNED = COMMIT_PLANNED_ASSIGNMENT.signature
+
+
+def _as_app(url: str) -> str:
+    return make_url(url).set(username="capacity_app", password=None).render_as_string(hide_password=False)
+
+
+def _planned(url: str, restaurant: uuid.UUID, booking: uuid.UUID, tables: list[uuid.UUID], key: str) -> list[tuple]:
+    """One call as the runtime role, outside an explicit transaction (as the service makes it)."""
+    with psycopg.connect(_as_app(url), autocommit=True) as conn:
+        return [tuple(r) for r in conn.execute(PLANNED, (restaurant, booking, tables, key)).fetchall()]
+
+
+def _written(url: str) -> tuple[int, int, int]:
+    return (
+        count(url, "SELECT count(*) FROM booking_table_assignments"),
+        count(url, "SELECT count(*) FROM allocations"),
+        count(url, "SELECT count(*) FROM booking_assignment_idempotency"),
+    )
+
+
+def test_commit_planned_assignment_outcomes_as_the_runtime_role(head_db: str) -> None:
+    f = seed_floor(head_db)
+    assert _planned(head_db, f.restaurant, f.b1, [f.t2], "k1") == [("assigned", "confirmed", f.t2)]
+    after_first = _written(head_db)
+    assert after_first == (1, 1, 1)
+
+    # the identical set again (another key): a retry, nothing written
+    assert _planned(head_db, f.restaurant, f.b1, [f.t2], "k2") == [("already_assigned", "confirmed", f.t2)]
+    # another set: never a second one; the held set is reported
+    assert _planned(head_db, f.restaurant, f.b1, [f.t3], "k3") == [("holds_other_tables", "confirmed", f.t2)]
+    # the booking seen through another restaurant's context: RLS hides it, nothing is written
+    other = seed_floor(head_db)
+    assert _planned(head_db, other.restaurant, f.b2, [f.t3], "k4") == [("not_found", None, None)]
+    # cancelled since the day was read
+    pg.run(head_db, "UPDATE bookings SET status = 'cancelled' WHERE id = %s", (f.b2,))
+    assert _planned(head_db, f.restaurant, f.b2, [f.t3], "k5") == [("inactive", "cancelled", None)]
+    assert _written(head_db) == after_first
+
+
+def test_commit_planned_assignment_errors_roll_back_the_whole_call(head_db: str) -> None:
+    """An overlap raised inside assign_tables_atomic_v2 leaves nothing of the call behind (the single
+    statement is its own transaction); the service classifies the P0001 as ASSIGNMENT_CONFLICT."""
+    f = seed_floor(head_db)
+    _planned(head_db, f.restaurant, f.b1, [f.t2], "k1")
+    before = _written(head_db)
+    with pytest.raises(errors.RaiseException, match="allocations_no_overlap"):
+        _planned(head_db, f.restaurant, f.b2, [f.t2], "k2")  # b2 overlaps b1 on T2
+    assert _written(head_db) == before
+    assert pg.run(head_db, "SELECT assigned_zone_id FROM bookings WHERE id = %s", (f.b2,)) == [(None,)]
+
+
+def test_commit_planned_assignment_statuses_match_the_allocator() -> None:
+    """The function's list of statuses auto-assign may commit is the allocator's ACTIVE_BOOKING_STATUSES."""
+    listed = re.search(r"v_status NOT IN \(([^)]*)\)", COMMIT_PLANNED_ASSIGNMENT.body)
+    assert listed is not None
+    assert {s.strip().strip("'") for s in listed.group(1).split(",")} == set(ACTIVE_BOOKING_STATUSES)
+
+
+def test_revision_0007_downgrade_drops_only_its_function_and_upgrade_restores_it(head_db: str) -> None:
+    def own() -> list[tuple]:
+        return pg.run(head_db, "SELECT md5(prosrc), obj_description(oid, 'pg_proc') FROM pg_proc WHERE oid = to_regprocedure(%s)",
+                      (SIG_PLANNED,))
+
+    before = own()
+    assert len(before) == 1 and before[0][1].startswith("capacity-service:0007_commit_planned_assignment:")
+    others = count(head_db, "SELECT count(*) FROM pg_proc WHERE obj_description(oid, 'pg_proc') LIKE 'capacity-service:%%'")
+
+    migrate.downgrade(head_db, "0006_allocator_policy")
+    assert own() == []
+    assert count(head_db, "SELECT count(*) FROM pg_proc WHERE obj_description(oid, 'pg_proc') LIKE 'capacity-service:%%'") == others - 1
+    assert count(head_db, "SELECT count(*) FROM capacity_schema_ledger WHERE revision = '0007_commit_planned_assignment'") == 0
+
+    migrate.upgrade(head_db, "head")
+    assert own() == before

@@ -1,0 +1,30 @@
+"""The auto-assign commit of one planned booking as one database call.
+
+Revision ID: 0007_commit_planned_assignment
+Revises: 0006_allocator_policy
+
+Issue 5: committing a planned booking took six round trips (BEGIN, tenant context, booking lock, held
+tables, assign_tables_atomic_v2, COMMIT); `commit_planned_assignment` does the same steps in one statement,
+which is its own transaction. Body: service/schema/sql/functions/commit_planned_assignment.sql. Guarded
+like every function this service owns (marker + body hash: a second run executes no DDL).
+"""
+
+from service.schema.capacity_functions import COMMIT_PLANNED_ASSIGNMENT
+from service.schema.ddl import ensure_function, forget_revision, restore_functions
+from service.schema.runner import run_sql
+
+revision = "0007_commit_planned_assignment"
+down_revision = "0006_allocator_policy"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    run_sql(ensure_function(revision, COMMIT_PLANNED_ASSIGNMENT))
+
+
+def downgrade() -> None:
+    run_sql(
+        restore_functions(revision, [COMMIT_PLANNED_ASSIGNMENT.signature]),
+        forget_revision(revision),
+    )
