@@ -63,21 +63,20 @@ def _replace_exclusion(con: Constraint, companions: tuple[str, ...] = ()) -> str
     IF v_def IS NOT NULL THEN
         {ddl.ledger_insert(revision, 'constraint', f'{con.table}.{name}', 'replaced', 'v_def')}
         EXECUTE {dollar(f'ALTER TABLE public.{con.table} DROP CONSTRAINT {name}', 'ddl')};
-        v_replaced := true;
     END IF;"""
             for name in names
         )
 
     key = f"{con.table}.{con.name}"
     companions_exist = " OR ".join(ddl.constraint_exists_sql(con.table, c) for c in companions) or "false"
-    return f"""v_replaced := false;
-IF NOT {_is_target_sql(con)} THEN
+    return f"""IF NOT {_is_target_sql(con)} THEN
     EXECUTE {dollar(f'ALTER TABLE public.{con.table} ADD CONSTRAINT {temp} {con.definition}', 'ddl')};
 {save_and_drop((con.name, *companions))}
     EXECUTE {dollar(f'ALTER TABLE public.{con.table} RENAME CONSTRAINT {temp} TO {con.name}', 'ddl')};
-    IF NOT v_replaced THEN
-        {ddl.ledger_insert(revision, 'constraint', key, 'created')}
-    END IF;
+    -- the constraint under this name is now this revision's (a 'replaced' row of the same name, saved just
+    -- above, wins); recorded even when only a companion was replaced, so a re-run after an interruption
+    -- finds it recorded and does not call it adopted
+    {ddl.ledger_insert(revision, 'constraint', key, 'created')}
 ELSE
     {ddl.ledger_insert(revision, 'constraint', key, 'adopted')}
     IF {companions_exist} THEN
@@ -130,13 +129,19 @@ IF v_alloc_work THEN
         EXECUTE {dollar(add_window_valid, 'ddl')};
         {ddl.ledger_insert(revision, 'constraint', f'allocations.{WINDOW_VALID.name}', 'created')}
     END IF;
+ELSE
+    {ddl.ledger_insert(revision, 'constraint', f'allocations.{NO_OVERLAP.name}', 'adopted')}
 END IF;
 IF v_bta_work THEN
 {_replace_exclusion(ASSIGNMENT_EXCLUSION)}
+ELSE
+    -- already in target shape: recorded as the no-work branch above records it, so an uninterrupted run
+    -- and a re-run after an interruption leave the same ledger
+    {ddl.ledger_insert(revision, 'constraint', f'{BTA}.{ASSIGNMENT_EXCLUSION.name}', 'adopted')}
 END IF;""",
         declare="    v_findings text[] := ARRAY[]::text[];\n"
         + preflight.OVERLAP_DECLARE
-        + "\n    v_def text;\n    v_replaced boolean;\n    v_alloc_work boolean;\n    v_bta_work boolean;",
+        + "\n    v_def text;\n    v_alloc_work boolean;\n    v_bta_work boolean;",
     )
 
 

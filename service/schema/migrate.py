@@ -8,6 +8,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from service.schema.runner import BLOCKS_DONE, FAULT_AFTER_BLOCK
 from service.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -32,8 +33,20 @@ class _XOpts:
         self.x = x
 
 
-def upgrade(database_url: str, target: str = "head", settings: Settings | None = None, **x_args: str) -> None:
-    command.upgrade(alembic_config(database_url, settings, **x_args), target)
+def upgrade(
+    database_url: str,
+    target: str = "head",
+    settings: Settings | None = None,
+    *,
+    fault_after_autocommit_block: int | None = None,
+    **x_args: str,
+) -> int:
+    """Upgrade to ``target``; returns how many autocommit blocks ran. ``fault_after_autocommit_block=N``
+    (tests only) kills the run right after its N-th autocommit block (runner.InjectedFault)."""
+    cfg = alembic_config(database_url, settings, **x_args)
+    cfg.attributes[FAULT_AFTER_BLOCK] = fault_after_autocommit_block
+    command.upgrade(cfg, target)
+    return cfg.attributes.get(BLOCKS_DONE, 0)
 
 
 def downgrade(database_url: str, target: str, settings: Settings | None = None, **x_args: str) -> None:

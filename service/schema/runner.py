@@ -28,6 +28,17 @@ def run_sql(*chunks: str) -> None:
         cur.execute(sql)
 
 
+# Fault injection (schema.md §7 case 5): ``migrate.upgrade(..., fault_after_autocommit_block=N)`` puts N in
+# the Alembic config; the run then dies right after its N-th autocommit block, as a killed process would
+# (what the block did is committed, the rest of the revision and its version row are not).
+FAULT_AFTER_BLOCK = "fault_after_autocommit_block"
+BLOCKS_DONE = "autocommit_blocks_done"
+
+
+class InjectedFault(RuntimeError):
+    """The migration was stopped on purpose by the fault-injection hook."""
+
+
 @contextlib.contextmanager
 def autocommit() -> Iterator[None]:
     """Statements that must not run in a transaction (CREATE INDEX CONCURRENTLY, short VALIDATE steps).
@@ -37,6 +48,16 @@ def autocommit() -> Iterator[None]:
     """
     with op.get_context().autocommit_block():
         yield
+    if not op.get_context().as_sql:
+        _count_block_and_maybe_fail()
+
+
+def _count_block_and_maybe_fail() -> None:
+    attributes = context.config.attributes
+    done = attributes.get(BLOCKS_DONE, 0) + 1
+    attributes[BLOCKS_DONE] = done
+    if attributes.get(FAULT_AFTER_BLOCK) == done:
+        raise InjectedFault(f"fault injected after autocommit block {done}")
 
 
 def x_flag(name: str) -> bool:
