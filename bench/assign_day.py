@@ -1,11 +1,13 @@
 """Planning benchmark for auto-assign (not a test).
 
 Generates deterministic synthetic days (60 tables / 400 bookings, 200 tables / 2,000 bookings),
-plans each with the domain allocator and compares bookings seated by the greedy engine, by the
-optimiser, and by an exact optimum computed with HiGHS (MILP) on the same instance and rules
-(same windows, same candidate table sets, same immovable busy intervals).
+plans each with the endpoint's planner options and compares bookings seated by the greedy engine, by
+the optimiser, and by an exact optimum computed with HiGHS (MILP) on the same instance and rules
+(same windows, same candidate table sets, same immovable busy intervals). With a local PostgreSQL it
+also times read + plan + commit of the same day the way the endpoint does it (bench/assign_commit.py).
 
     uv run python bench/assign_day.py [--seed N] [--milp-time-limit S] [--only small|large]
+                                      [--admin-url URL | --no-commit] [--total-budget S]
 
 Targets (issue 5): 400-booking day planned (and committed) in < 1 s; optimiser ≥ 0.99 of the exact
 optimum; 2,000-booking day planned in < 2 s.
@@ -40,7 +42,8 @@ TZ = ZoneInfo("Europe/London")
 SERVICE_DATE = date(2025, 11, 14)  # a Friday
 RESTAURANT_ID = "bench-restaurant"
 
-# Plan + commit against PostgreSQL is measured by bench/assign_commit.py (same generated day).
+# The plan + commit column runs bench/assign_commit.py's endpoint path (same generated day, stored in a
+# scratch database) — what POST /api/ops/dashboard/assign-tables does after authorisation.
 
 
 @dataclass(frozen=True)
@@ -298,6 +301,25 @@ def run_scenario(
     }
 
 
+def plan_and_commit(day: DayInput, admin_url: str, rounds: int) -> tuple[dict | None, str]:
+    """Median read + plan + commit of ``day`` against PostgreSQL (bench/assign_commit.py's endpoint path,
+    fresh database per round), or None and why when no server answers."""
+    import statistics
+
+    import psycopg
+
+    try:
+        psycopg.connect(admin_url, connect_timeout=3).close()
+    except psycopg.Error as exc:
+        return None, f"no PostgreSQL at {admin_url}: {str(exc).strip().splitlines()[0]}"
+    from assign_commit import measure
+
+    results = measure(day, admin_url, rounds)
+    median = statistics.median(r["total_ms"] for r in results)
+    row = min(results, key=lambda r: abs(r["total_ms"] - median))
+    return {**row, "median_ms": median, "rounds": [round(r["total_ms"]) for r in results]}, ""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -305,27 +327,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--milp-time-limit", type=float, default=300.0)
     parser.add_argument(
-        "--small-budget",
+        "--total-budget",
         type=float,
-        default=0.35,
-        help="optimiser budget (s) for the 400-booking day: plan + commit must stay under 1 s",
-    )
-    parser.add_argument(
-        "--large-total", type=float, default=1.8, help="whole-plan budget (s) for the 2,000-booking day"
+        help="plan with this whole-plan budget (s) and no iteration cap instead of the endpoint's options",
     )
     parser.add_argument(
         "--no-warm-start", action="store_true", help="do not hand the optimiser's plan to HiGHS"
     )
-    parser.add_argument(
-        "--endpoint-options",
-        action="store_true",
-        help="plan with exactly the options the endpoint uses (iteration cap 600, whole-plan budget 0.5 s)",
-    )
     parser.add_argument("--repeats", type=int, default=3, help="plan timing: best of N runs")
     parser.add_argument("--only", choices=[s.name for s in SCENARIOS])
+    parser.add_argument(
+        "--admin-url",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="PostgreSQL for the plan + commit column (a scratch database is created and dropped per round)",
+    )
+    parser.add_argument("--commit-rounds", type=int, default=3, help="plan + commit: median of N rounds")
+    parser.add_argument("--no-commit", action="store_true", help="skip the plan + commit column")
     args = parser.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from service.api.assign_tables import endpoint_planner_options
+
     header = (
-        f"{'scenario':<30} {'eval':>5} {'plan s':>7} {'greedy':>6} {'optim':>6} "
+        f"{'scenario':<30} {'eval':>5} {'plan s':>7} {'plan+commit s':>13} {'greedy':>6} {'optim':>6} "
         f"{'exact':>6} {'greedy/exact':>12} {'optim/exact':>11} {'milp':>18}"
     )
     print(header)
@@ -333,36 +356,44 @@ def main(argv: list[str] | None = None) -> int:
     for scenario in SCENARIOS:
         if args.only and scenario.name != args.only:
             continue
-        if args.endpoint_options:
-            from service.api.assign_tables import endpoint_planner_options
-
-            options = endpoint_planner_options(False)
-        elif scenario.name == "small":
-            options = PlannerOptions(
-                time_budget_s=args.small_budget, max_iterations=1_000_000, capture_decisions=False
-            )
+        if args.total_budget is None:
+            options = endpoint_planner_options(False, scenario.bookings)
         else:
             options = PlannerOptions(
-                time_budget_s=10.0,
-                total_budget_s=args.large_total,
+                time_budget_s=args.total_budget,
+                total_budget_s=args.total_budget,
                 max_iterations=1_000_000,
                 capture_decisions=False,
             )
         r = run_scenario(
             scenario, args.seed, args.milp_time_limit, options, args.repeats, not args.no_warm_start
         )
+        committed, why = (None, "skipped (--no-commit)")
+        if not args.no_commit:
+            committed, why = plan_and_commit(generate_day(scenario, args.seed), args.admin_url, args.commit_rounds)
         optimal = r["milp_status"] == "Optimal"
         # Not proven optimal: compare with HiGHS's best integer solution (marked *); the dual bound
         # is printed below when HiGHS got one.
         reference = r["exact"]
         label = "n/a" if reference is None else f"{reference}{'' if optimal else '*'}"
         milp = f"{r['milp_status'][:10]} {r['milp_s']:.1f}s"
+        commit_cell = "n/a" if committed is None else f"{committed['median_ms'] / 1000:.3f}"
         print(
-            f"{r['scenario']:<30} {r['evaluated']:>5} {r['plan_s']:>7.3f} {r['greedy']:>6} "
+            f"{r['scenario']:<30} {r['evaluated']:>5} {r['plan_s']:>7.3f} {commit_cell:>13} {r['greedy']:>6} "
             f"{r['optimiser']:>6} {label:>6} {ratio(r['greedy'], reference):>12} "
             f"{ratio(r['optimiser'], reference):>11} {milp:>18}"
         )
+        print(f"    options: total budget {options.total_budget_s} s, iteration cap {options.max_iterations}")
         print(f"    planner={r['planner']} timings={r['timings']} optimiser={r['optimiser_info']}")
+        if committed is None:
+            print(f"    plan + commit: {why}")
+        else:
+            print(
+                f"    plan + commit (median of {len(committed['rounds'])}: {committed['rounds']} ms; "
+                f"median round: read {committed['load_ms']:.0f} ms, plan {committed['plan_ms']:.0f} ms, "
+                f"commit {committed['commit_ms']:.0f} ms, {committed['committed']} bookings committed, "
+                f"{committed['commit_skipped']} skipped at commit)"
+            )
         if not optimal:
             bound = r["bound"]
             bound_text = f"{bound:.1f}" if bound is not None and abs(bound) != float("inf") else "none"
