@@ -37,6 +37,7 @@ from service.errors import (
     ErrorDetail,
     Forbidden,
     InvalidBody,
+    NotReady,
     ServiceError,
     StrategicConfigStoreUnavailable,
     Unauthenticated,
@@ -46,6 +47,7 @@ from service.errors import (
 from service.repository import assignments as repo
 from service.repository.database import SessionDep
 from service.repository.memberships import membership_role
+from service.repository.strategic_configs import sqlstate_of
 
 PATH = "/api/ops/dashboard/assign-tables"
 # plan attempts per booking: the planned set plus up to two alternatives (assign-tables.md §7.11 [REC])
@@ -358,7 +360,7 @@ def _response(
         200: {"content": {"application/json": {"example": _EXAMPLE}}},
         **problem_responses(
             InvalidBody, Unauthenticated, Forbidden, AssignmentRunInProgress, ServiceError, AuthUnavailable,
-            DatabaseUnavailable, StrategicConfigStoreUnavailable,
+            DatabaseUnavailable, StrategicConfigStoreUnavailable, NotReady,
         ),
     },
     openapi_extra=_REQUEST_DOC,
@@ -403,6 +405,10 @@ async def assign_tables_for_day(request: Request, user: UserDep, session: Sessio
         raise AssignmentRunInProgress(
             f"Another auto-assign run is in progress for this restaurant on {service_date.isoformat()}"
         ) from None
+    except repo.SchemaOutOfDate as exc:
+        # e.g. the new code deployed before `migrate`: say so instead of skipping every booking; the first
+        # commit already failed, so nothing of the run was written
+        raise NotReady(f"The database schema is older than this service needs: {exc}; {repo.MIGRATE_HINT}") from exc
     except ServiceError:
         raise
     except Exception as exc:
@@ -422,6 +428,10 @@ async def _plan(request: Request, rid: uuid.UUID, service_date: date, capture: b
             day, flags = await repo.load_day(load_session, rid, service_date)
             await load_session.commit()
     except DBAPIError as exc:
+        if sqlstate_of(exc) in repo.SCHEMA_STATES:
+            raise NotReady(
+                f"The database schema is older than this service needs: {exc.orig}; {repo.MIGRATE_HINT}"
+            ) from exc
         # §6 [REC]: bookings/tables unreadable → 503 before the loop, never an empty 200
         raise DatabaseUnavailable("Bookings or tables could not be read") from exc
     # the resolver takes its own connection; the load session is closed by now (pool deadlock lesson)

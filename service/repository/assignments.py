@@ -61,8 +61,18 @@ _CONFLICT_STATES = frozenset({"23P01", "23505"})
 _VALIDATION_STATES = frozenset({"23514", "23503", "23502", "22023", "22000", "P0002", "P0003"})
 
 
+# Undefined function / table / column: the database is older (or more drifted) than this service needs.
+SCHEMA_STATES = frozenset({"42883", "42P01", "42703"})
+MIGRATE_HINT = "run `capacity-service migrate` (or check `capacity-service doctor`)"
+
+
 class RunInProgress(Exception):
     """Another auto-assign run holds the (restaurant, date) lock."""
+
+
+class SchemaOutOfDate(RuntimeError):
+    """A statement of the run met a missing function, table or column: the run stops (503), it never turns
+    every booking into a skip."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -378,6 +388,8 @@ async def commit_assignment(
         state = exc.sqlstate
         if state and (state.startswith("08") or state.startswith("57P")):
             raise ConnectionLost(str(exc)) from exc
+        if state in SCHEMA_STATES:
+            raise SchemaOutOfDate(f"{exc} (SQLSTATE {state})") from exc
         message = str(exc)
         code, retryable = classify(state, message)
         return CommitOutcome(False, code=code, sqlstate=state, message=message, retryable=retryable)

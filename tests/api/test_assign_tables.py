@@ -393,3 +393,32 @@ async def test_each_run_logs_one_summary(aw: AssignWorld, client: httpx.AsyncCli
     assert len(lines) == 1
     assert "evaluated=3 assigned=2 skipped=1" in lines[0]
     assert '"NO_SUITABLE_TABLES": 1' in lines[0] and "commit_ms=" in lines[0] and "total_ms=" in lines[0]
+
+
+async def test_a_database_older_than_the_service_is_503_not_ready_with_nothing_written(
+    aw: AssignWorld, client: httpx.AsyncClient
+) -> None:
+    """New code deployed before `migrate` (0007's commit function absent): the run stops at the first commit
+    with 503 NOT_READY naming what is missing, instead of 200 with every booking skipped."""
+    from service.schema.capacity_functions import COMMIT_PLANNED_ASSIGNMENT
+
+    aw.sql(f"DROP FUNCTION {COMMIT_PLANNED_ASSIGNMENT.signature}")
+    before = _written(aw)
+    dry = await aw.assign(client, dryRun=True)  # planning needs no commit function
+    assert dry.status_code == 200 and len(dry.json()["assigned"]) == 2
+    resp = await aw.assign(client)
+    assert resp.status_code == 503 and resp.headers["Retry-After"] == "30"
+    problem = resp.json()
+    assert problem["code"] == "NOT_READY"
+    assert "commit_planned_assignment" in problem["message"] and "capacity-service migrate" in problem["message"]
+    assert _written(aw) == before
+
+
+async def test_a_missing_column_when_reading_the_day_is_503_not_ready(aw: AssignWorld, client: httpx.AsyncClient) -> None:
+    """Schema drift met while reading the day is a schema problem, not an outage: NOT_READY, not
+    DATABASE_UNAVAILABLE, for dry runs and real runs alike."""
+    aw.sql("ALTER TABLE table_holds DROP COLUMN expires_at CASCADE")
+    for extra in ({"dryRun": True}, {}):
+        resp = await aw.assign(client, **extra)
+        assert resp.status_code == 503
+        assert resp.json()["code"] == "NOT_READY" and "expires_at" in resp.json()["message"]
