@@ -33,6 +33,8 @@ import bisect
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import reduce
+from operator import or_
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,30 +57,33 @@ class OptimiserResult:
     stats: dict[str, float] = field(default_factory=dict)
 
 
-def _dominance_filter(plans: Sequence[tuple[int, ...]]) -> list[int]:
+def _dominance_filter(masks: Sequence[int], subsets_of: dict[int, tuple[int, ...] | None]) -> list[int]:
     """Indices of plans that are not a strict superset of another plan: a superset can never seat
-    more bookings than its subset, so count-oriented moves only need the minimal sets."""
-    masks = []
-    for plan in plans:
-        m = 0
-        for t in plan:
-            m |= 1 << t
-        masks.append(m)
-    order = sorted(range(len(plans)), key=lambda k: (masks[k].bit_count(), k))
+    more bookings than its subset, so count-oriented moves only need the minimal sets. A duplicate set
+    keeps its first index. ``subsets_of`` caches each set's proper subsets across bookings (the same
+    table groups recur in every party size's plan list)."""
+    present = set(masks)
+    seen: set[int] = set()
     kept: list[int] = []
-    kept_masks: set[int] = set()
-    for k in order:
-        m = masks[k]
-        if m in kept_masks or _has_kept_subset(m, kept_masks):
+    for k, m in enumerate(masks):
+        if m in seen:
+            continue
+        seen.add(m)
+        if m not in subsets_of:
+            subsets_of[m] = _proper_subsets(m)
+        subsets = subsets_of[m]
+        if subsets is None:  # a set of more than 8 tables: scan instead of enumerating 2^n subsets
+            if any(p != m and p & m == p for p in present):
+                continue
+        elif any(sub in present for sub in subsets):
             continue
         kept.append(k)
-        kept_masks.add(m)
     return kept
 
 
-def _has_kept_subset(mask: int, kept: set[int]) -> bool:
-    """Whether a proper subset of `mask` was kept. Candidate sets have a handful of tables (kMax),
-    so enumerating the subsets is far cheaper than scanning every kept set of a big party."""
+def _proper_subsets(mask: int) -> tuple[int, ...] | None:
+    """Every non-empty proper subset of ``mask``; None above 8 members. Candidate sets have a handful of
+    tables (kMax), so enumerating them is far cheaper than comparing with every other set of a big party."""
     bits = []
     rest = mask
     while rest:
@@ -86,15 +91,15 @@ def _has_kept_subset(mask: int, kept: set[int]) -> bool:
         bits.append(low)
         rest ^= low
     if len(bits) > 8:
-        return any(km & mask == km for km in kept)
+        return None
+    out = []
     for pick in range(1, (1 << len(bits)) - 1):
         sub = 0
         for b, bit in enumerate(bits):
             if pick >> b & 1:
                 sub |= bit
-        if sub in kept:
-            return True
-    return False
+        out.append(sub)
+    return tuple(out)
 
 
 class DayOptimiser:
@@ -122,7 +127,11 @@ class DayOptimiser:
         self.length = [b.end - b.start for b in bookings]
         self.party = [b.party_size for b in bookings]
         # Bookings of one party size share one plans tuple: derive per-plan data once per tuple.
+        # The same table groups recur across those tuples: mask and seats once per group.
         derived: dict[int, tuple[list[int], list[int], int, list[int]]] = {}
+        plan_info: dict[tuple[int, ...], tuple[int, int]] = {}
+        subsets_of: dict[int, tuple[int, ...] | None] = {}
+        cap = self.cap
         self.lean: list[list[int]] = []
         self.masks: list[list[int]] = []
         self.seats: list[list[int]] = []
@@ -130,15 +139,21 @@ class DayOptimiser:
         for b in bookings:
             got = derived.get(id(b.plans))
             if got is None:
-                seats = [sum(self.cap[t] for t in plan) for plan in b.plans]
-                kept = _dominance_filter(b.plans)
-                kept.sort(key=lambda k, b=b, seats=seats: (len(b.plans[k]), seats[k], k))
-                union = 0
+                masks: list[int] = []
+                seats: list[int] = []
                 for plan in b.plans:
-                    for t in plan:
-                        union |= 1 << t
-                masks = [sum(1 << t for t in plan) for plan in b.plans]
-                got = (kept, seats, union, masks)
+                    info = plan_info.get(plan)
+                    if info is None:
+                        m = c = 0
+                        for t in plan:
+                            m |= 1 << t
+                            c += cap[t]
+                        info = plan_info[plan] = (m, c)
+                    masks.append(info[0])
+                    seats.append(info[1])
+                kept = _dominance_filter(masks, subsets_of)
+                kept.sort(key=lambda k, b=b, seats=seats: (len(b.plans[k]), seats[k], k))
+                got = (kept, seats, reduce(or_, masks, 0), masks)
                 derived[id(b.plans)] = got
             self.lean.append(got[0])
             self.masks.append(got[3])
