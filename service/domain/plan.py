@@ -227,11 +227,32 @@ _NAME_FIELDS = frozenset(
 
 
 def sanitise(value: Any) -> Any:
-    """Decision sanitisation (§9.1): e-mails redacted in every string, personal name fields blanked."""
+    """Decision sanitisation (§9.1): e-mails redacted in every string, personal name fields blanked.
+
+    Returns a new JSON-shaped structure (tuples become lists). A decision repeats containers (its
+    ``topCandidates`` is its ``candidates``; score breakdowns are shared), so each container is cleaned
+    once per call and its clean copy reused; strings without "@" skip the e-mail pattern (it needs one)."""
+    return _sanitise(value, {})
+
+
+# Scalars returned as they are, tested by exact type inline (most of a decision's ~400,000 values).
+_PLAIN_TYPES = frozenset({int, float, bool, type(None)})
+
+
+def _sanitise(value: Any, done: dict[int, Any]) -> Any:
     if isinstance(value, str):
-        return _EMAIL.sub("[redacted-email]", value)
-    if isinstance(value, dict):
-        return {k: ("[redacted]" if k in _NAME_FIELDS else sanitise(v)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [sanitise(v) for v in value]
+        return _EMAIL.sub("[redacted-email]", value) if "@" in value else value
+    if isinstance(value, dict | list | tuple):
+        clean = done.get(id(value))
+        if clean is None:
+            plain = _PLAIN_TYPES
+            if isinstance(value, dict):
+                clean = {
+                    k: "[redacted]" if k in _NAME_FIELDS else v if type(v) in plain else _sanitise(v, done)
+                    for k, v in value.items()
+                }
+            else:
+                clean = [v if type(v) in plain else _sanitise(v, done) for v in value]
+            done[id(value)] = clean
+        return clean
     return value

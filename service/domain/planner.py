@@ -518,21 +518,31 @@ class DayPlanner:
     def _index_final(self) -> None:
         """Per table, the bookings seated on it in the final plan (a handful per table per day)."""
         self._occupants: list[list[int]] = [[] for _ in self.floor.tables]
+        self._final_busy: dict[int, int] = {}
         for pos, plan in enumerate(self.plan_of):
             if plan is not None:
                 for t in plan.shape.indices:
                     self._occupants[t].append(pos)
 
     def _free_in_final(self, pos: int, mask: int, indices: tuple[int, ...]) -> bool:
-        ctx = self.ctx[pos]
-        if mask & ctx.static_busy:
-            return False
-        for t in indices:
-            for other in self._occupants[t]:
-                o = self.ctx[other]
-                if other != pos and o.start < ctx.end and ctx.start < o.end:
-                    return False
-        return True
+        return not mask & self._busy_in_final(pos)
+
+    def _busy_in_final(self, pos: int) -> int:
+        """Tables ``pos`` cannot take in the final plan: its immovable intervals plus every other booking's
+        tables during its window (computed once per booking: alternatives and decisions test many sets)."""
+        busy = self._final_busy.get(pos)
+        if busy is None:
+            ctx = self.ctx[pos]
+            busy = ctx.static_busy
+            lo = bisect.bisect_left(self.starts, ctx.start - self.max_len)
+            hi = bisect.bisect_left(self.starts, ctx.end)
+            plan_of = self.plan_of
+            for o in self.by_start[lo:hi]:
+                plan = plan_of[o.pos]
+                if plan is not None and o.pos != pos and o.start < ctx.end and ctx.start < o.end:
+                    busy |= plan.shape.mask
+            self._final_busy[pos] = busy
+        return busy
 
     def _conflict_reason(self, ctx: _Ctx) -> tuple[str, list[str]]:
         """`Conflicts with existing …` for the best-ranked plan against the final day state."""

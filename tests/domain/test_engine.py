@@ -371,6 +371,23 @@ def test_decisions_are_json_ready_and_sanitised():
     assert plan.decisions[0]["restaurantId"] == RESTAURANT
 
 
+def test_sanitise_cleans_shared_containers_everywhere_and_returns_a_copy():
+    """Decisions reuse containers (topCandidates is candidates): every occurrence is cleaned, tuples
+    become lists, scalars pass through, and the input is left as it was."""
+    shared = [{"note": "mail ann@example.org", "guestName": "Ann", "score": 1.5, "ok": True, "n": None}]
+    value = {"candidates": shared, "topCandidates": shared, "pair": ("x@y.io", 3)}
+    cleaned = sanitise(value)
+    expected_candidate = {"note": "mail [redacted-email]", "guestName": "[redacted]", "score": 1.5, "ok": True, "n": None}
+    assert cleaned == {
+        "candidates": [expected_candidate],
+        "topCandidates": [expected_candidate],
+        "pair": ["[redacted-email]", 3],
+    }
+    assert shared[0]["guestName"] == "Ann" and value["pair"] == ("x@y.io", 3)
+    cleaned["candidates"][0]["note"] = "changed"
+    assert shared[0]["note"] == "mail ann@example.org"
+
+
 def test_adjacency_mode_per_restaurant_override_reaches_the_planner():
     tables = [table(n, 2) for n in "ABC"]
     edges = [("t-A", "t-B"), ("t-B", "t-C")]
