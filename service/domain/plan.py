@@ -242,17 +242,25 @@ _PLAIN_TYPES = frozenset({int, float, bool, type(None)})
 def _sanitise(value: Any, done: dict[int, Any]) -> Any:
     if isinstance(value, str):
         return _EMAIL.sub("[redacted-email]", value) if "@" in value else value
-    if isinstance(value, dict | list | tuple):
-        clean = done.get(id(value))
-        if clean is None:
-            plain = _PLAIN_TYPES
-            if isinstance(value, dict):
-                clean = {
-                    k: "[redacted]" if k in _NAME_FIELDS else v if type(v) in plain else _sanitise(v, done)
-                    for k, v in value.items()
-                }
-            else:
-                clean = [v if type(v) in plain else _sanitise(v, done) for v in value]
-            done[id(value)] = clean
+    if not isinstance(value, dict | list | tuple):
+        return value
+    clean = done.get(id(value))
+    if clean is not None:
         return clean
-    return value
+    plain = _PLAIN_TYPES
+    if isinstance(value, dict):
+        clean = {}
+        for k, v in value.items():
+            kind = type(v)
+            if k in _NAME_FIELDS:
+                clean[k] = "[redacted]"
+            elif kind in plain or (kind is str and "@" not in v):
+                clean[k] = v
+            else:
+                clean[k] = _sanitise(v, done)
+    else:
+        clean = [
+            v if type(v) in plain or (type(v) is str and "@" not in v) else _sanitise(v, done) for v in value
+        ]
+    done[id(value)] = clean
+    return clean
