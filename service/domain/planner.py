@@ -524,7 +524,7 @@ class DayPlanner:
                 for t in plan.shape.indices:
                     self._occupants[t].append(pos)
 
-    def _free_in_final(self, pos: int, mask: int, indices: tuple[int, ...]) -> bool:
+    def _free_in_final(self, pos: int, mask: int) -> bool:
         return not mask & self._busy_in_final(pos)
 
     def _busy_in_final(self, pos: int) -> int:
@@ -575,7 +575,7 @@ class DayPlanner:
         ctx = self.ctx[pos]
         out = []
         for p in ctx.plans:
-            if p.shape.mask == chosen.shape.mask or not self._free_in_final(pos, p.shape.mask, p.shape.indices):
+            if p.shape.mask == chosen.shape.mask or not self._free_in_final(pos, p.shape.mask):
                 continue
             out.append(tuple(sorted(self.floor.tables[i].id for i in p.shape.indices)))
             if len(out) >= limit:
@@ -737,7 +737,7 @@ class DayPlanner:
         if plan is not None and self.stage_of[ctx.pos] == "greedy":
             shown = ctx.considered  # conflict-free when greedy decided, lookahead penalties included
         elif plan is not None:
-            shown = [p for p in ctx.plans if self._free_in_final(ctx.pos, p.shape.mask, p.shape.indices)]
+            shown = [p for p in ctx.plans if self._free_in_final(ctx.pos, p.shape.mask)]
             if not any(p.shape.mask == plan.shape.mask for p in shown):
                 shown = [plan, *shown]
         elif skip is not None and skip.reason_code == CONFLICTS_EXISTING:
