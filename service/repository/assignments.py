@@ -6,17 +6,20 @@ every query also filters by restaurant explicitly (assign-tables.md §3 item 3).
 - :func:`load_day` — one REPEATABLE READ transaction, so the day is read as one snapshot.
 - :func:`run_lock` — session-level ``pg_try_advisory_lock`` on a dedicated connection for the whole run;
   :class:`RunInProgress` at once when another run holds it (no waiting).
-- :func:`commit_assignment` — one transaction per booking: lock the booking row, refuse if it already
-  has another table set (assign-tables.md §8.5 [REC]), call ``assign_tables_atomic_v2``; errors are
-  classified by SQLSTATE (schema.md §3.1); a broken connection is re-raised for a 503.
+- :func:`commit_batch` / :func:`commit_assignment` — a batch of planned bookings in one statement, or one
+  booking, through revision 0007's functions; each booking is its own transaction or subtransaction: lock
+  the booking row, refuse if it already has another table set (assign-tables.md §8.5 [REC]), call
+  ``assign_tables_atomic_v2``; errors are classified by SQLSTATE (schema.md §3.1); a broken connection or
+  a schema older than the code is re-raised for a 503.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -45,9 +48,12 @@ from service.domain.plan import (
     ASSIGNMENT_REPOSITORY_ERROR,
     ASSIGNMENT_VALIDATION,
     CAPACITY_EXCEEDED,
+    PlannedAssignment,
 )
 from service.domain.windows import policy_zone
 from service.repository.memberships import set_tenant_context
+
+log = logging.getLogger("capacity.assign_tables")
 
 # Feature-flag override keys honoured from the database (assign-tables.md §5) → AllocatorConfig field.
 FLAG_OVERRIDES: Mapping[str, str] = {
@@ -337,6 +343,11 @@ def classify(sqlstate: str | None, message: str) -> tuple[str, bool]:
 # asyncpg on the pooled connection: a 400-booking day makes ~265 of these in a row, and both SQLAlchemy's
 # per-statement overhead and the six round trips of the step-by-step version were a third of commit time.
 _COMMIT = "SELECT outcome, booking_status, table_id FROM commit_planned_assignment($1, $2, $3::uuid[], $4, $5, $6, $7, $8)"
+# The same for a batch of bookings in one statement (see commit_batch).
+_COMMIT_BATCH = (
+    "SELECT booking_id, outcome, booking_status, table_id, error_sqlstate, error_message"
+    " FROM commit_planned_assignments($1, $2::jsonb, $3)"
+)
 
 
 class ConnectionLost(ConnectionError):
@@ -372,26 +383,83 @@ async def commit_assignment(
     try:
         rows = await pg.fetch(_COMMIT, restaurant_id, uuid.UUID(booking_id), wanted, idempotency_key,
                               require_adjacency, assigned_by, start_at, end_at)
-        outcome = rows[0]["outcome"] if rows else "not_found"
-        tables = tuple(str(r["table_id"]) for r in rows if r["table_id"] is not None)
-        if outcome == "assigned":
-            return CommitOutcome(True, tables)
-        if outcome == "already_assigned":  # §8.5 [REC]: the identical set is a retry
-            return CommitOutcome(True, tables, already_assigned=True)
-        if outcome == "holds_other_tables":  # §8.5 [REC]: never a second table set
-            return CommitOutcome(False, code=ASSIGNMENT_CONFLICT, message="booking already holds other tables")
-        if outcome == "inactive":  # cancelled (or seated, …) since the day was read
-            return CommitOutcome(False, code=ASSIGNMENT_VALIDATION, message=f"booking is {rows[0]['booking_status']}")
-        return CommitOutcome(False, code=ASSIGNMENT_VALIDATION, sqlstate="P0002",
-                             message="booking not found for this restaurant")
     except asyncpg.PostgresError as exc:
-        state = exc.sqlstate
-        if state and (state.startswith("08") or state.startswith("57P")):
-            raise ConnectionLost(str(exc)) from exc
-        if state in SCHEMA_STATES:
-            raise SchemaOutOfDate(f"{exc} (SQLSTATE {state})") from exc
-        message = str(exc)
-        code, retryable = classify(state, message)
-        return CommitOutcome(False, code=code, sqlstate=state, message=message, retryable=retryable)
+        _raise_if_fatal(exc.sqlstate, str(exc), exc)
+        return _error_outcome(exc.sqlstate, str(exc))
     except (asyncpg.InterfaceError, OSError) as exc:
         raise ConnectionLost(str(exc)) from exc
+    return _outcome(rows)
+
+
+async def commit_batch(
+    pg: asyncpg.Connection,
+    restaurant_id: uuid.UUID,
+    planned: Sequence[PlannedAssignment],
+    *,
+    assigned_by: uuid.UUID | None,
+) -> dict[str, CommitOutcome] | None:
+    """Commit each booking's planned set in one statement for the whole batch (``commit_planned_assignments``:
+    one transaction, a subtransaction per booking, every lock taken up front). Returns each booking's
+    outcome, as :func:`commit_assignment` would; None when the statement failed as a whole (e.g. a statement
+    or lock timeout), in which case nothing of the batch was written and the caller commits one by one."""
+    items = [
+        {
+            "booking_id": p.booking_id,
+            "table_ids": sorted(set(p.table_ids)),
+            "idempotency_key": p.idempotency_key,
+            "require_adjacency": p.require_adjacency,
+            "start_at": p.block_start.isoformat(),
+            "end_at": p.block_end.isoformat(),
+        }
+        for p in planned
+    ]
+    try:
+        rows = await pg.fetch(_COMMIT_BATCH, restaurant_id, json.dumps(items), assigned_by)
+    except asyncpg.PostgresError as exc:
+        _raise_if_fatal(exc.sqlstate, str(exc), exc)
+        log.warning("batch commit failed as a whole (SQLSTATE %s); committing its %d bookings one by one",
+                    exc.sqlstate, len(items))
+        return None
+    except (asyncpg.InterfaceError, OSError) as exc:
+        raise ConnectionLost(str(exc)) from exc
+    by_booking: dict[str, list] = {}
+    for row in rows:
+        by_booking.setdefault(str(row["booking_id"]), []).append(row)
+    out: dict[str, CommitOutcome] = {}
+    for booking_id, booking_rows in by_booking.items():
+        first = booking_rows[0]
+        if first["outcome"] == "error":
+            _raise_if_fatal(first["error_sqlstate"], first["error_message"], None)
+            out[booking_id] = _error_outcome(first["error_sqlstate"], first["error_message"])
+        else:
+            out[booking_id] = _outcome(booking_rows)
+    return out
+
+
+def _outcome(rows: Sequence[Mapping[str, Any]]) -> CommitOutcome:
+    """A booking's rows from commit_planned_assignment(s) as an outcome."""
+    outcome = rows[0]["outcome"] if rows else "not_found"
+    tables = tuple(str(r["table_id"]) for r in rows if r["table_id"] is not None)
+    if outcome == "assigned":
+        return CommitOutcome(True, tables)
+    if outcome == "already_assigned":  # §8.5 [REC]: the identical set is a retry
+        return CommitOutcome(True, tables, already_assigned=True)
+    if outcome == "holds_other_tables":  # §8.5 [REC]: never a second table set
+        return CommitOutcome(False, code=ASSIGNMENT_CONFLICT, message="booking already holds other tables")
+    if outcome == "inactive":  # cancelled (or seated, …) since the day was read
+        return CommitOutcome(False, code=ASSIGNMENT_VALIDATION, message=f"booking is {rows[0]['booking_status']}")
+    return CommitOutcome(False, code=ASSIGNMENT_VALIDATION, sqlstate="P0002",
+                         message="booking not found for this restaurant")
+
+
+def _raise_if_fatal(state: str | None, message: str, cause: BaseException | None) -> None:
+    """A broken connection or a schema older than the code ends the run (503), never a skip."""
+    if state and (state.startswith("08") or state.startswith("57P")):
+        raise ConnectionLost(message) from cause
+    if state in SCHEMA_STATES:
+        raise SchemaOutOfDate(f"{message} (SQLSTATE {state})") from cause
+
+
+def _error_outcome(state: str | None, message: str) -> CommitOutcome:
+    code, retryable = classify(state, message)
+    return CommitOutcome(False, code=code, sqlstate=state, message=message, retryable=retryable)

@@ -114,6 +114,17 @@ COMMIT_PLANNED_ASSIGNMENT = _fn(
     definer=False,
 )
 
+# Revision 0007 too: a batch of planned bookings in one statement, each in its own subtransaction, every
+# lock taken up front in the single commit's order. Not a definer, for the same reason.
+COMMIT_PLANNED_ASSIGNMENTS = _fn(
+    "commit_planned_assignments",
+    "p_restaurant_id uuid, p_items jsonb, p_assigned_by uuid DEFAULT NULL",
+    "uuid, jsonb, uuid",
+    "TABLE (booking_id uuid, outcome text, booking_status text, table_id uuid, error_sqlstate text, "
+    "error_message text)",
+    definer=False,
+)
+
 FUNCTIONS: tuple[Function, ...] = (
     REFRESH_TABLE_STATUS,
     ON_ALLOCATIONS_REFRESH,

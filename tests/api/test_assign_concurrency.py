@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from service.api import assign_tables
 from service.repository import assignments as repo
 from tests.api.assign_support import AssignWorld, seed_assign_world
 from tests.api.conftest import make_settings, running_app
@@ -155,22 +156,24 @@ async def test_connection_lost_mid_run_is_503_and_earlier_commits_stay(
 ) -> None:
     """§8.3: a lost connection ends the run with 503; bookings committed before it stay committed (the
     commits run on parallel lanes, so "before" is whatever reported ok, on any lane)."""
-    real = repo.commit_assignment
+    real = repo.commit_batch
     calls = 0
     committed: dict[str, set[str]] = {}
 
-    async def flaky(pg, rid, booking_id, table_ids, **kwargs):
+    async def flaky(pg, rid, planned, **kwargs):
         nonlocal calls
         calls += 1
         if calls == 3:
             # what the real connection does when the server goes away mid-commit
             await pg.close()
-        outcome = await real(pg, rid, booking_id, table_ids, **kwargs)
-        if outcome.ok:
-            committed[booking_id] = set(outcome.table_ids)
-        return outcome
+        outcomes = await real(pg, rid, planned, **kwargs)
+        for booking_id, outcome in (outcomes or {}).items():
+            if outcome.ok:
+                committed[booking_id] = set(outcome.table_ids)
+        return outcomes
 
-    monkeypatch.setattr(repo, "commit_assignment", flaky)
+    monkeypatch.setattr(assign_tables, "COMMIT_BATCH_SIZE", 1)  # one booking per statement: "two before"
+    monkeypatch.setattr(repo, "commit_batch", flaky)
     async with running_app(busy.settings) as (_, http):
         resp = await busy.assign(http)
     assert resp.status_code == 503, resp.text
