@@ -3,8 +3,8 @@
 Takes the synthetic day of bench/assign_day.py (``generate_day``, 60 tables / 400 bookings), writes it
 into a fresh database at head (created and dropped by this script), then times what the endpoint does
 after authorisation, with the endpoint's own planner options and commit function: read the day as the
-runtime role, plan it, commit every planned booking through ``commit_planned_assignment`` (one statement
-and transaction each, on the endpoint's parallel commit lanes). ``measure`` is also what the plan + commit
+runtime role, plan it, commit every planned booking through ``commit_planned_assignments`` (batches of
+bookings per statement, each booking atomic on its own, on the endpoint's parallel commit lanes). ``measure`` is also what the plan + commit
 column of bench/assign_day.py runs. The run lock and the strategic resolver are left out
 (one statement each).
 

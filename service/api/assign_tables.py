@@ -62,12 +62,12 @@ COMMIT_REASONS = {
 }
 
 # Commits run on this many connections at once (at most one per zone, see _commit_lanes, so lanes do not
-# wait on each other): one connection left the server idle during every round trip and WAL flush. On the
-# 2-core bench machine 3 lanes commit the 400-booking day in ~0.4 s, 2 in ~0.5 s, 1 in ~0.75 s.
+# wait on each other): one connection left the server idle during every round trip and WAL flush (measured
+# with one booking per statement on the 2-core bench machine: 3 lanes ~0.5 s, 1 lane ~0.75 s).
 COMMIT_LANES = 3
 # Bookings per commit statement (commit_planned_assignments: one transaction, a subtransaction per booking,
 # all locks taken up front). One round trip and one WAL flush per batch instead of per booking: the
-# 400-booking day commits in ~0.25–0.3 s instead of ~0.5 s; small batches keep the locks short (~30 ms).
+# 400-booking day commits in ~0.27 s instead of ~0.5 s; small batches keep the locks short (~30 ms).
 COMMIT_BATCH_SIZE = 16
 # Optimiser budget of the endpoint. The iteration cap is what normally stops the optimiser, so the same
 # input gives the same plan (§10 determinism); the clock is only a safety net for a very slow or overloaded
