@@ -10,6 +10,7 @@ import contextlib
 from datetime import UTC, datetime
 
 import httpx
+import psycopg
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -202,3 +203,30 @@ def test_commit_lanes_keep_each_zone_on_one_lane_in_plan_order() -> None:
     ]
     assert len(_commit_lanes(day, plan, 1)) == 1 and _commit_lanes(day, plan, 1)[0] == plan
     assert len(_commit_lanes(day, plan[:1], 3)) == 1  # one zone: one lane
+
+
+async def test_a_batch_that_fails_as_a_whole_is_committed_one_by_one(
+    busy: AssignWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A staff transaction holds one planned booking's row past the statement timeout: the batch holding it
+    times out as a whole (nothing of it written) and its bookings are committed one by one — every other
+    planned booking is assigned, the locked one is skipped, and the day still answers 200."""
+    settings = make_settings(busy.db_url, strategic_config_listen=False, db_statement_timeout_ms=400)
+    async with running_app(settings) as (_, http):
+        dry = (await busy.assign(http, dryRun=True)).json()
+        planned = {a["bookingId"] for a in dry["assigned"]}
+        victim = dry["assigned"][0]["bookingId"]
+        with psycopg.connect(busy.db_url) as staff:
+            staff.execute("SELECT 1 FROM bookings WHERE id = %s FOR UPDATE", (victim,))
+            resp = await busy.assign(http)
+            staff.rollback()
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert {a["bookingId"] for a in body["assigned"]} == planned - {victim}
+    skip = next(s for s in body["skipped"] if s["bookingId"] == victim)
+    assert skip["reasonCode"] == "ASSIGNMENT_REPOSITORY_ERROR"
+    assert set(busy.assignments()) == planned - {victim}
+    _assert_consistent(busy)
+    fallbacks = [r.getMessage() for r in caplog.records if "one by one" in r.getMessage()]
+    assert len(fallbacks) == 1 and "SQLSTATE 57014" in fallbacks[0]  # the victim's batch, timed out
+    assert int(fallbacks[0].split("its ")[1].split()[0]) >= 2  # with other bookings in it
