@@ -27,7 +27,14 @@ from starlette.concurrency import run_in_threadpool
 
 from service.auth import MEMBER_ROLES, UserDep
 from service.domain.model import AllocatorConfig, DayInput
-from service.domain.plan import ASSIGNMENT_CONFLICT, DayPlan, PlannedAssignment, idempotency_key, sanitise
+from service.domain.plan import (
+    ASSIGNMENT_CONFLICT,
+    DayPlan,
+    PlannedAssignment,
+    decision_after_failed_commit,
+    idempotency_key,
+    sanitise,
+)
 from service.domain.planner import PlannerOptions, plan_day
 from service.domain.strategic_config import ResolvedWeightsProvider
 from service.errors import (
@@ -353,10 +360,7 @@ def _response(
             skipped.append({"bookingId": booking_id, "reason": reason, "reasonCode": code})
             commit_info.update(reasonCode=code, sqlstate=outcome.sqlstate, error=outcome.message)
             if decision is not None:
-                decision["skipReason"] = reason
-                decision["reasonCode"] = code
-                decision["rejectionClassification"] = "strategic" if code == ASSIGNMENT_CONFLICT else "hard"
-                decision["availabilitySnapshot"] = None
+                decision_after_failed_commit(decision, reason, code)
         if decision is not None:
             decision["commit"] = sanitise(commit_info)
     body: dict[str, Any] = {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -57,20 +56,6 @@ class PlannedAssignment:
     stage: str  # "greedy" or "optimiser": which planner stage placed it
     # Other table sets free in the final plan, best first: what to try if the commit conflicts (§7.11).
     alternatives: tuple[tuple[str, ...], ...] = ()
-
-    @property
-    def sorted_table_ids(self) -> tuple[str, ...]:
-        return tuple(sorted(set(self.table_ids)))
-
-    def commit_args(self) -> dict[str, Any]:
-        return {
-            "p_booking_id": self.booking_id,
-            "p_table_ids": list(self.sorted_table_ids),
-            "p_idempotency_key": self.idempotency_key,
-            "p_require_adjacency": self.require_adjacency,
-            "p_start_at": iso_utc(self.block_start),
-            "p_end_at": iso_utc(self.block_end),
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,86 +111,37 @@ class DayPlan:
     final: Objective
     optimiser: dict[str, Any] = field(default_factory=dict)
 
-    def assignment_for(self, booking_id: str) -> PlannedAssignment | None:
-        return next((a for a in self.assigned if a.booking_id == booking_id), None)
 
-    def response(self, outcomes: Mapping[str, CommitOutcome] | None = None) -> dict[str, Any]:
-        """The §2.2 body. Without `outcomes` it describes the plan; with them (from the commit
-        path) committed alternatives replace the planned tables and failed commits become skips,
-        all lists staying in processing order."""
-        outcomes = outcomes or {}
-        rank = {booking_id: n for n, booking_id in enumerate(self.order)}
-        assigned: list[dict[str, Any]] = []
-        skipped: list[tuple[int, dict[str, Any]]] = [
-            (rank[s.booking_id], {"bookingId": s.booking_id, "reason": s.reason, "reasonCode": s.reason_code})
-            for s in self.skipped
-        ]
-        failed: dict[str, CommitOutcome] = {}
-        committed: dict[str, tuple[str, ...]] = {}
-        for a in self.assigned:
-            outcome = outcomes.get(a.booking_id)
-            if outcome is not None and outcome.table_ids is None:
-                failed[a.booking_id] = outcome
-                skipped.append(
-                    (
-                        rank[a.booking_id],
-                        {
-                            "bookingId": a.booking_id,
-                            "reason": outcome.reason,
-                            "reasonCode": outcome.reason_code,
-                        },
-                    )
-                )
-                continue
-            tables = outcome.table_ids if outcome is not None and outcome.table_ids else a.table_ids
-            committed[a.booking_id] = tables
-            assigned.append({"bookingId": a.booking_id, "tableIds": list(tables)})
-        body: dict[str, Any] = {
-            "date": self.service_date.isoformat(),
-            "assigned": assigned,
-            "skipped": [entry for _, entry in sorted(skipped, key=lambda item: item[0])],
-            "serviceFallbacks": [f.to_json() for f in self.service_fallbacks],
-            "planner": self.planner,
-        }
-        if self.decisions is not None:
-            body["decisions"] = [_after_commit(d, failed, committed) for d in self.decisions]
-        return body
+# rejectionClassification (§7.12): "strategic" when the reason names a strategic cause or the best plan
+# carries a positive slack, scarcity or future-conflict penalty; else "hard" when there is a reason.
+STRATEGIC_REASON_WORDS = ("conflicts with existing", "future conflict", "lookahead", "strategic")
 
 
-@dataclass(frozen=True, slots=True)
-class CommitOutcome:
-    """What the commit path did with one planned assignment (§7.11, §8.3)."""
-
-    booking_id: str
-    table_ids: tuple[str, ...] | None  # tables actually committed (maybe an alternative); None = failed
-    reason_code: str | None = None  # ASSIGNMENT_CONFLICT | ASSIGNMENT_VALIDATION | CAPACITY_EXCEEDED | …
-    reason: str | None = None
-
-
-COMMIT_OVERLAP_REASON = "Auto assign skipped: Supabase reported an overlapping assignment"
+def rejection_classification(reason: str | None, slack: float, scarcity: float, future_conflict: float) -> str | None:
+    if reason is None:
+        return None
+    lowered = reason.lower()
+    if any(word in lowered for word in STRATEGIC_REASON_WORDS) or slack > 0 or scarcity > 0 or future_conflict > 0:
+        return "strategic"
+    return "hard"
 
 
-def _after_commit(
-    decision: dict[str, Any], failed: Mapping[str, CommitOutcome], committed: Mapping[str, tuple[str, ...]]
-) -> dict[str, Any]:
-    booking_id = decision.get("bookingId")
-    outcome = failed.get(booking_id)  # type: ignore[arg-type]
-    if outcome is not None:
-        penalties = decision.get("strategicPenalties") or {}
-        positive = any((penalties.get(k) or 0) > 0 for k in ("slack", "scarcity", "futureConflict"))
-        return {
-            **decision,
-            "selected": None,
-            "availabilitySnapshot": None,
-            "skipReason": outcome.reason,
-            "reasonCode": outcome.reason_code,
-            "rejectionClassification": "strategic" if positive else "hard",
-        }
-    tables = committed.get(booking_id)  # type: ignore[arg-type]
-    selected = decision.get("selected")
-    if tables is not None and selected is not None and list(tables) != selected.get("tableIds"):
-        return {**decision, "committedTableIds": list(tables)}
-    return decision
+def decision_after_failed_commit(decision: dict[str, Any], reason: str, code: str) -> None:
+    """A planned booking whose commit failed is a skip in its decision too (§9.1): nothing selected, no
+    availability snapshot, the commit's reason and code, classified from the best plan's penalties."""
+    penalties = decision.get("strategicPenalties") or {}
+    decision.update(
+        selected=None,
+        availabilitySnapshot=None,
+        skipReason=reason,
+        reasonCode=code,
+        rejectionClassification=rejection_classification(
+            reason,
+            penalties.get("slack") or 0,
+            penalties.get("scarcity") or 0,
+            penalties.get("futureConflict") or 0,
+        ),
+    )
 
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")

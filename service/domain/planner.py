@@ -38,13 +38,12 @@ from .plan import (
     PlannedSkip,
     ServiceFallback,
     idempotency_key,
+    rejection_classification,
     sanitise,
 )
 from .scoring import DemandResult, ScoredPlan, demand_multiplier, rank, score_plan
 from .strategic import StrategicWeights
 from .windows import BookingWindow, WindowError, compute_window, iso_utc, policy_zone
-
-_STRATEGIC_WORDS = ("conflicts with existing", "future conflict", "lookahead", "strategic")
 
 
 def _epoch(moment: datetime) -> float:
@@ -650,16 +649,9 @@ class DayPlanner:
 
     @staticmethod
     def _classify(reason: str | None, best: ScoredPlan | None) -> str | None:
-        if reason is None:
-            return None
-        lowered = reason.lower()
-        if any(word in lowered for word in _STRATEGIC_WORDS):
-            return "strategic"
-        if best is not None and (
-            best.slack_penalty > 0 or best.scarcity_penalty > 0 or best.future_conflict_penalty > 0
-        ):
-            return "strategic"
-        return "hard"
+        if best is None:
+            return rejection_classification(reason, 0, 0, 0)
+        return rejection_classification(reason, best.slack_penalty, best.scarcity_penalty, best.future_conflict_penalty)
 
     # decision objects (§9.1) --------------------------------------------------------------------
     def _summary(self, plan: ScoredPlan) -> dict[str, Any]:

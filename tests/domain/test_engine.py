@@ -18,6 +18,7 @@ from service.domain.model import (
 )
 from service.domain.plan import sanitise
 from service.domain.strategic import StrategicWeights
+from service.domain.windows import iso_utc
 
 from .builders import DAY, LONDON, RESTAURANT, assigned_map, booking, make_day, run, table
 
@@ -40,7 +41,7 @@ def test_case1_smallest_suitable_table():
     plan = run(make_day(tables, bookings))
     assert assigned_map(plan) == {"b1": ["t-A1"]}
     assert plan.skipped == []
-    assert [a.commit_args()["p_table_ids"] for a in plan.assigned] == [["t-A1"]]
+    assert [sorted(a.table_ids) for a in plan.assigned] == [["t-A1"]]
     snap = decision(plan, "b1")["availabilitySnapshot"]
     assert snap == {
         "totalCandidates": 2,
@@ -329,29 +330,15 @@ def test_fallback_service_and_window_invalid_entries():
     }
 
 
-def test_empty_day_and_capture_off():
-    plan = run(make_day([table("A", 4)], []))
-    assert plan.response() == {
-        "date": DAY.isoformat(),
-        "assigned": [],
-        "skipped": [],
-        "serviceFallbacks": [],
-        "planner": plan.planner,
-        "decisions": [],
-    }
-    quiet = run(make_day([table("A", 4)], [booking("b", "18:00", 2)]), capture_decisions=False)
-    assert "decisions" not in quiet.response()
-
-
-def test_commit_args_and_deterministic_idempotency_key():
+def test_commit_arguments_and_deterministic_idempotency_key():
     tables = [table("B", 2, id="bbb"), table("A", 2, id="aaa")]
     day = make_day(tables, [booking("b", "18:00", 4)], adjacency=[("aaa", "bbb")])
     first, second = run(day), run(day)
-    args = first.assigned[0].commit_args()
-    assert args["p_table_ids"] == ["aaa", "bbb"]
-    assert args["p_require_adjacency"] is True
-    assert args["p_start_at"] == "2025-10-30T18:00:00Z" and args["p_end_at"] == "2025-10-30T19:20:00Z"
-    assert args["p_idempotency_key"] == second.assigned[0].commit_args()["p_idempotency_key"]
+    planned = first.assigned[0]
+    assert sorted(set(planned.table_ids)) == ["aaa", "bbb"]
+    assert planned.require_adjacency is True
+    assert iso_utc(planned.block_start) == "2025-10-30T18:00:00Z" and iso_utc(planned.block_end) == "2025-10-30T19:20:00Z"
+    assert planned.idempotency_key == second.assigned[0].idempotency_key
     other = run(make_day(tables, [booking("c", "18:00", 4)], adjacency=[("aaa", "bbb")]))
     assert other.assigned[0].idempotency_key != first.assigned[0].idempotency_key
     assert first.assigned[0].idempotency_key.startswith("auto-assign:")
@@ -400,27 +387,3 @@ def test_adjacency_mode_per_restaurant_override_reaches_the_planner():
         policy=RestaurantPolicy(adjacency_mode="pairwise"),
     )
     assert run(pairwise).skipped[0].reason_code == "NO_SUITABLE_TABLES"
-
-
-def test_commit_outcomes_move_failures_into_skipped_in_processing_order():
-    from service.domain.plan import ASSIGNMENT_CONFLICT, COMMIT_OVERLAP_REASON, CommitOutcome
-
-    tables = [table("A", 2), table("B", 2), table("C", 4)]
-    bookings = [booking("b1", "18:00", 2), booking("b2", "18:00", 2), booking("b3", "18:15", 4)]
-    plan = run(make_day(tables, bookings))
-    assert [a.booking_id for a in plan.assigned] == ["b1", "b2", "b3"]
-    alternative = plan.assignment_for("b3").alternatives
-    outcomes = {
-        "b1": CommitOutcome("b1", None, ASSIGNMENT_CONFLICT, COMMIT_OVERLAP_REASON),
-        "b2": CommitOutcome("b2", plan.assignment_for("b2").table_ids),
-    }
-    body = plan.response(outcomes)
-    assert [a["bookingId"] for a in body["assigned"]] == ["b2", "b3"]
-    assert body["skipped"] == [
-        {"bookingId": "b1", "reason": COMMIT_OVERLAP_REASON, "reasonCode": ASSIGNMENT_CONFLICT}
-    ]
-    failed = next(d for d in body["decisions"] if d["bookingId"] == "b1")
-    assert failed["selected"] is None and failed["reasonCode"] == ASSIGNMENT_CONFLICT
-    assert failed["rejectionClassification"] == "strategic"  # scarcity is positive
-    assert len(body["serviceFallbacks"]) == 3
-    assert alternative == ()  # the only 4-top: nothing else to try
