@@ -80,6 +80,3 @@ class ReadinessProbe:
             # A failing verdict is not cached for the full TTL: recovery should show up quickly.
             self._cached = (now if report.ready else now - self._ttl + min(self._ttl, 5.0), report)
             return report
-
-    def invalidate(self) -> None:
-        self._cached = None

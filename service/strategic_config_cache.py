@@ -166,11 +166,6 @@ class StrategicConfigService:
     def schema_state(self) -> SchemaState:
         return self._state
 
-    @property
-    def degraded_reasons(self) -> list[str]:
-        reason = degraded_reason_for(self._state)
-        return [reason] if reason else []
-
     async def probe(self) -> SchemaState:
         """Re-read the catalog; on a change of state the cache is dropped (its entries were resolved
         under the old state)."""

@@ -52,9 +52,8 @@ from service.errors import (
     problem_responses,
 )
 from service.repository import assignments as repo
-from service.repository.database import SessionDep
+from service.repository.database import SessionDep, is_sqlstate_error
 from service.repository.memberships import membership_role
-from service.repository.strategic_configs import sqlstate_of
 
 PATH = "/api/ops/dashboard/assign-tables"
 # plan attempts per booking: the planned set plus up to two alternatives (assign-tables.md §7.11 [REC])
@@ -194,10 +193,7 @@ def _clock(request: Request) -> Callable[[], datetime]:
 
 
 def _config(request: Request) -> AllocatorConfig:
-    config = getattr(request.app.state, "allocator_config", None)
-    if config is None:
-        config = request.app.state.allocator_config = AllocatorConfig.from_env()
-    return config
+    return request.app.state.allocator_config  # FEATURE_* flags, read once by create_app
 
 
 def endpoint_planner_options(capture_decisions: bool, bookings: int = 0) -> PlannerOptions:
@@ -210,16 +206,6 @@ def endpoint_planner_options(capture_decisions: bool, bookings: int = 0) -> Plan
         time_budget_s=safety,
         total_budget_s=safety,
         max_iterations=round(ENDPOINT_MAX_ITERATIONS / size**ENDPOINT_ITERATION_EXPONENT),
-    )
-
-
-def _options(request: Request, capture: bool, bookings: int) -> PlannerOptions:
-    base: PlannerOptions | None = getattr(request.app.state, "planner_options", None)
-    if base is None:
-        return endpoint_planner_options(capture, bookings)
-    return PlannerOptions(
-        optimiser=base.optimiser, time_budget_s=base.time_budget_s, total_budget_s=base.total_budget_s,
-        max_iterations=base.max_iterations, seed=base.seed, capture_decisions=capture, now=base.now,
     )
 
 
@@ -453,7 +439,7 @@ async def _plan(request: Request, rid: uuid.UUID, service_date: date, capture: b
             day, flags = await repo.load_day(load_session, rid, service_date)
             await load_session.commit()
     except DBAPIError as exc:
-        if sqlstate_of(exc) in repo.SCHEMA_STATES:
+        if is_sqlstate_error(exc, repo.SCHEMA_STATES):
             raise NotReady(
                 f"The database schema is older than this service needs: {exc.orig}; {repo.MIGRATE_HINT}"
             ) from exc
@@ -463,7 +449,7 @@ async def _plan(request: Request, rid: uuid.UUID, service_date: date, capture: b
     provider = await ResolvedWeightsProvider.load(request.app.state.strategic_config, [rid])
     weights = provider.resolve(str(rid))
     config = repo.apply_flag_overrides(_config(request), flags)
-    options = _options(request, capture, len(day.bookings))
+    options = endpoint_planner_options(capture, len(day.bookings))
     # CPU-bound (up to the planner's budget): keep the event loop free for other requests
     plan = await run_in_threadpool(plan_day, day, config, weights, options)
     return plan, day

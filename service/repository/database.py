@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from service.dburl import to_sqlalchemy_url
@@ -55,3 +56,17 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def sqlstate_of(exc: BaseException) -> str | None:
+    """The PostgreSQL SQLSTATE behind a driver or SQLAlchemy error, if any."""
+    orig = getattr(exc, "orig", None) or exc
+    for candidate in (orig, getattr(orig, "driver_exception", None), getattr(orig, "__cause__", None)):
+        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if code:
+            return str(code)
+    return None
+
+
+def is_sqlstate_error(exc: BaseException, states: frozenset[str]) -> bool:
+    return isinstance(exc, DBAPIError) and sqlstate_of(exc) in states

@@ -11,10 +11,10 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.domain.strategic_config import SchemaState, StoredConfig, WeightsInput, schema_state_from_columns
+from service.repository.database import is_sqlstate_error
 
 CHANGE_CHANNEL = "strategic_config_changed"
 
@@ -83,17 +83,8 @@ class ReadResult:
     row: StoredConfig | None
 
 
-def sqlstate_of(exc: BaseException) -> str | None:
-    orig = getattr(exc, "orig", None) or exc
-    for candidate in (orig, getattr(orig, "driver_exception", None), getattr(orig, "__cause__", None)):
-        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
-        if code:
-            return str(code)
-    return None
-
-
 def is_schema_error(exc: BaseException) -> bool:
-    return isinstance(exc, DBAPIError) and sqlstate_of(exc) in SCHEMA_SQLSTATES
+    return is_sqlstate_error(exc, SCHEMA_SQLSTATES)
 
 
 def _stored(r, scope: str) -> StoredConfig:
