@@ -118,7 +118,7 @@ async def run_once(runtime_url: str, rid: uuid.UUID, service_date) -> dict[str, 
         from sqlalchemy.ext.asyncio import async_sessionmaker
 
         async with async_sessionmaker(engine)() as session:
-            day, flags = await repo.load_day(session, rid, service_date)
+            day, flags = await repo.load_day(session, rid, service_date, environment="production")
             await session.commit()
         t1 = time.perf_counter()
         plan = plan_day(day, None, StrategicWeights(), endpoint_planner_options(False, len(day.bookings)))

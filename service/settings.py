@@ -43,6 +43,13 @@ class Settings(BaseSettings):
         "disables asyncpg's prepared-statement cache.",
     )
 
+    environment: str = Field(
+        default="production",
+        min_length=1,
+        description="Deployment environment: which feature_flag_overrides rows apply (their environment "
+        "column, e.g. production or staging).",
+    )
+
     # --- migrations -----------------------------------------------------------------------------
     migrate_lock_timeout: str = Field(default="5s", pattern=r"^\d+(ms|s|min)?$")
     migrate_max_locked_rows: int = Field(default=200_000, ge=0)

@@ -436,7 +436,9 @@ async def assign_tables_for_day(request: Request, user: UserDep, session: Sessio
 async def _plan(request: Request, rid: uuid.UUID, service_date: date, capture: bool) -> tuple[DayPlan, DayInput]:
     try:
         async with request.app.state.sessionmaker() as load_session:
-            day, flags = await repo.load_day(load_session, rid, service_date)
+            day, flags = await repo.load_day(
+                load_session, rid, service_date, environment=request.app.state.settings.environment
+            )
             await load_session.commit()
     except DBAPIError as exc:
         if is_sqlstate_error(exc, repo.SCHEMA_STATES):

@@ -143,7 +143,7 @@ async def load_day(
     restaurant_id: uuid.UUID,
     service_date: date,
     *,
-    environment: str | None = None,
+    environment: str,
 ) -> tuple[DayInput, dict[str, bool]]:
     """Read everything the planner needs for one restaurant-day (assign-tables.md §6, §7.1).
 
@@ -257,7 +257,7 @@ async def load_day(
         """SELECT flag, value FROM feature_flag_overrides
             WHERE flag = ANY (:flags) AND (environment IS NULL OR environment = :env)
             ORDER BY (environment IS NULL) DESC, updated_at NULLS FIRST"""),
-        {"flags": list(FLAG_OVERRIDES), "env": environment or ""})).all():
+        {"flags": list(FLAG_OVERRIDES), "env": environment})).all():
         flags[flag] = bool(value)  # environment-specific rows come last and win
     day = DayInput(
         restaurant_id=str(restaurant_id),

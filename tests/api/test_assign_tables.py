@@ -422,3 +422,21 @@ async def test_a_missing_column_when_reading_the_day_is_503_not_ready(aw: Assign
         resp = await aw.assign(client, **extra)
         assert resp.status_code == 503
         assert resp.json()["code"] == "NOT_READY" and "expires_at" in resp.json()["message"]
+
+
+async def test_feature_flag_overrides_apply_for_the_configured_environment(aw: AssignWorld) -> None:
+    """feature_flag_overrides rows are per environment (assign-tables.md §5): a staging row changes a
+    staging deployment's run, not a production one's (CAPACITY_ENVIRONMENT, default production)."""
+    from tests.api.conftest import make_settings, running_app
+
+    aw.sql("""INSERT INTO feature_flag_overrides (flag, environment, value)
+              VALUES ('allocator.service.fail_hard', 'staging', true)""")
+
+    async def fail_hard(environment: str) -> set[bool]:
+        settings = make_settings(aw.db_url, strategic_config_listen=False, environment=environment)
+        async with running_app(settings) as (_, http):
+            body = (await aw.assign(http, dryRun=True)).json()
+        return {d["featureFlags"]["allocatorFailHard"] for d in body["decisions"]}
+
+    assert await fail_hard("production") == {False}
+    assert await fail_hard("staging") == {True}
