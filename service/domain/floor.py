@@ -145,12 +145,6 @@ class Floor:
         self._eligible[key] = result
         return result
 
-    def eligible_mask(self, party: int) -> int:
-        mask = 0
-        for i in self.eligible(party):
-            mask |= 1 << i
-        return mask
-
     # -- scarcity (§7.8.2) -----------------------------------------------------------------------
     def scarcity_scores(self, party: int, among: list[int] | None = None) -> list[float]:
         """Per-table scarcity; fallback = 1 / eligible tables of the same type (rounded 4 dp)."""

@@ -195,9 +195,6 @@ class DayOptimiser:
         self.plateau_share = 0.5
 
     # -- state -------------------------------------------------------------------------------------
-    def _plan(self, i: int, k: int) -> tuple[int, ...]:
-        return self.bookings[i].plans[k]
-
     def _free(self, i: int, k: int) -> bool:
         w = self.w[i]
         occ = self.occ
@@ -420,11 +417,15 @@ class DayOptimiser:
             return after[0] > before[0]
         if after[0] == before[0] - 1 and rng.random() < self.temperature:
             return False  # occasionally step down one booking to leave a plateau; best is kept
+        self._restore(placed, saved)
+        return False
+
+    def _restore(self, placed: Sequence[int], saved: Sequence[tuple[int, int | None]]) -> None:
+        """Undo a rejected move: unseat what it placed, put back what it removed."""
         for j in placed:
             self._take(j)
         for j, k in saved:
             self._put(j, k)  # type: ignore[arg-type]
-        return False
 
     def _repack(self, u: int) -> bool:
         """Re-sequence a few same-size tables over the whole day: bookings seated alone on them and
@@ -483,15 +484,12 @@ class DayOptimiser:
         after = (len(placed), -self._footprint(placed))
         if after >= before:
             return after[0] > before[0]
-        for j in placed:
-            self._take(j)
-        for j, k in saved:
-            self._put(j, k)  # type: ignore[arg-type]
+        self._restore(placed, saved)
         return False
 
     def search(self, deadline: float, max_iterations: int) -> tuple[int, int, bool]:
         iterations = improvements = 0
-        best = self.objective()
+        best = current = self.objective()
         best_choice = list(self.choice)
         exhausted = False
         while iterations < max_iterations:
@@ -503,7 +501,7 @@ class DayOptimiser:
                 break
             # Occasional downhill steps after the first quarter of the run; never below best − 3.
             self.temperature = (
-                0.02 if iterations > max_iterations // 4 and self.objective()[0] > best[0] - 3 else 0.0
+                0.02 if iterations > max_iterations // 4 and current[0] > best[0] - 3 else 0.0
             )
             for _ in range(32):
                 iterations += 1

@@ -18,12 +18,10 @@ PLANNER_GREEDY = "greedy"
 PLANNER_LNS = "lns"
 PLANNER_FALLBACK = "greedy-fallback"
 
-# Skip reason codes (assign-tables.md §7.12); the commit ones are produced by the HTTP layer.
-SERVICE_OVERRUN = "SERVICE_OVERRUN"
+# Skip reason codes (assign-tables.md §7.12); the window ones live in windows.py, the commit ones are
+# produced by the HTTP layer.
 NO_SUITABLE_TABLES = "NO_SUITABLE_TABLES"
 CONFLICTS_EXISTING = "CONFLICTS_EXISTING"
-WINDOW_INVALID = "WINDOW_INVALID"
-SERVICE_NOT_FOUND = "SERVICE_NOT_FOUND"
 ASSIGNMENT_CONFLICT = "ASSIGNMENT_CONFLICT"
 ASSIGNMENT_VALIDATION = "ASSIGNMENT_VALIDATION"
 ASSIGNMENT_REPOSITORY_ERROR = "ASSIGNMENT_REPOSITORY_ERROR"

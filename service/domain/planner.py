@@ -533,12 +533,9 @@ class DayPlanner:
         if busy is None:
             ctx = self.ctx[pos]
             busy = ctx.static_busy
-            lo = bisect.bisect_left(self.starts, ctx.start - self.max_len)
-            hi = bisect.bisect_left(self.starts, ctx.end)
-            plan_of = self.plan_of
-            for o in self.by_start[lo:hi]:
-                plan = plan_of[o.pos]
-                if plan is not None and o.pos != pos and o.start < ctx.end and ctx.start < o.end:
+            for o in self._overlapping(ctx.start, ctx.end):
+                plan = self.plan_of[o.pos]
+                if plan is not None and o.pos != pos:
                     busy |= plan.shape.mask
             self._final_busy[pos] = busy
         return busy

@@ -17,6 +17,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .model import Booking, RestaurantPolicy, ServicePeriod
 
+# Skip reason codes of a window that cannot be built (assign-tables.md §7.12).
+SERVICE_OVERRUN = "SERVICE_OVERRUN"
+WINDOW_INVALID = "WINDOW_INVALID"
+SERVICE_NOT_FOUND = "SERVICE_NOT_FOUND"
+
 FALLBACK_TIMEZONE = "Europe/London"
 
 
@@ -117,17 +122,17 @@ def compute_window(
 ) -> BookingWindow | WindowError:
     zone = policy_zone(policy.timezone)
     if booking.party_size <= 0:
-        return WindowError("WINDOW_INVALID", "Booking party size must be positive")
+        return WindowError(WINDOW_INVALID, "Booking party size must be positive")
     start_local = booking_start(booking, zone)
     if start_local is None:
-        return WindowError("WINDOW_INVALID", "Booking date and start time are required")
+        return WindowError(WINDOW_INVALID, "Booking date and start time are required")
 
     service, service_end = which_service(policy, start_local)
     used_fallback = False
     if service is None:
         if fail_hard:
             stamp = start_local.isoformat(timespec="milliseconds")
-            return WindowError("SERVICE_NOT_FOUND", f"No service window matches {stamp}.")
+            return WindowError(SERVICE_NOT_FOUND, f"No service window matches {stamp}.")
         candidates = applicable_periods(policy, start_local.date()) or list(policy.periods)
         service = candidates[0]
         _, service_end = _period_bounds(service, start_local.date(), zone)
@@ -149,13 +154,14 @@ def compute_window(
     overrun_allowed = False
     if check_overrun and block_end > service_end:
         mode = policy.overrun_for(key)
+        overrun = WindowError(
+            SERVICE_OVERRUN,
+            f"Reservation would overrun {service.name} service (end {service_end.strftime('%H:%M')}).",
+            service,
+            used_fallback,
+        )
         if mode == "skip":
-            return WindowError(
-                "SERVICE_OVERRUN",
-                f"Reservation would overrun {service.name} service (end {service_end.strftime('%H:%M')}).",
-                service,
-                used_fallback,
-            )
+            return overrun
         if mode == "clamp":
             block_end = service_end
             dining_end = block_end - timedelta(minutes=post)
@@ -164,12 +170,7 @@ def compute_window(
                 dining_end = stored_end
                 block_end = dining_end + timedelta(minutes=post)
             if dining_end <= start_local:
-                return WindowError(
-                    "SERVICE_OVERRUN",
-                    f"Reservation would overrun {service.name} service (end {service_end.strftime('%H:%M')}).",
-                    service,
-                    used_fallback,
-                )
+                return overrun
             clamped = True
         else:
             overrun_allowed = True
