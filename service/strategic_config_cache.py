@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from service.domain.strategic_config import (
     ALL_DEGRADED_REASONS,
     READABLE_SCHEMA_STATES,
+    SCHEMA_DEGRADED_REASONS,
     EnvDefaults,
     ResolvedConfig,
     SchemaState,
@@ -185,7 +186,7 @@ class StrategicConfigService:
                 self._state = state
                 self.invalidate_all(origin="schema_change")
             reason = degraded_reason_for(state)
-            for candidate in ("table_missing", "columns_missing", "legacy_json_only"):
+            for candidate in SCHEMA_DEGRADED_REASONS:
                 self.metrics.degraded.labels(reason=candidate).set(1 if candidate == reason else 0)
             if reason is not None:
                 self._cause(
@@ -194,7 +195,7 @@ class StrategicConfigService:
                     "defaults until the migration 0005_strategic_config_columns is applied",
                 )
             else:
-                for candidate in ("table_missing", "columns_missing", "legacy_json_only"):
+                for candidate in SCHEMA_DEGRADED_REASONS:
                     self._clear_cause(candidate)
                 if state == "legacy_json_present":
                     log.warning("strategic_configs still has the legacy weights column (migration not finished)")

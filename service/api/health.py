@@ -50,7 +50,7 @@ async def readiness(probe: ProbeDep) -> Readiness:
         errors = [f for f in report.findings if f.get("severity") == "error"]
         raise NotReady("The database is unreachable or its schema is not what this version needs", findings=errors)
     return Readiness(
-        status="degraded" if report.degraded_reasons else "ready",
+        status=report.status,
         degradedReasons=report.degraded_reasons,
         findings=[f for f in report.findings if f.get("severity") in ("error", "warning")],
     )
