@@ -8,15 +8,17 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from service.api import assign_tables, health, strategic_config
+from service.assign import routes as assign_tables
 from service.auth import TokenVerifier
 from service.dburl import to_libpq_url, to_sqlalchemy_url
-from service.domain.model import AllocatorConfig
+from service.domain.allocator.model import AllocatorConfig
 from service.errors import install_error_handlers
-from service.readiness import ReadinessProbe
+from service.health import routes as health
+from service.health.readiness import ReadinessProbe
 from service.repository.database import build_engine, build_sessionmaker
 from service.settings import Settings
-from service.strategic_config_cache import ChangeListener, StrategicConfigMetrics, StrategicConfigService
+from service.strategic_config import routes as strategic_config
+from service.strategic_config.service import ChangeListener, StrategicConfigMetrics, StrategicConfigService
 
 log = logging.getLogger("capacity.app")
 

@@ -14,8 +14,8 @@ import psycopg
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from service.api import assign_tables
-from service.repository import assignments as repo
+from service.assign import repository as repo
+from service.assign import routes as assign_tables
 from tests.api.assign_support import AssignWorld, seed_assign_world
 from tests.api.conftest import make_settings, running_app
 
@@ -189,7 +189,7 @@ def test_commit_lanes_keep_each_zone_on_one_lane_in_plan_order() -> None:
     the plan's order, the biggest zones are spread first, and no more lanes than zones or COMMIT_LANES."""
     from types import SimpleNamespace
 
-    from service.api.assign_tables import _commit_lanes
+    from service.assign.routes import _commit_lanes
 
     zones = {"a1": "A", "a2": "A", "b1": "B", "c1": "C", "d1": "D"}
     day = SimpleNamespace(tables=[SimpleNamespace(id=t, zone_id=z) for t, z in zones.items()])

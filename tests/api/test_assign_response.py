@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from service.api.assign_tables import COMMIT_CONFLICT_REASON, _response
-from service.domain.plan import ASSIGNMENT_CONFLICT
-from service.repository.assignments import CommitOutcome
+from service.assign.repository import CommitOutcome
+from service.assign.routes import COMMIT_CONFLICT_REASON, _response
+from service.domain.allocator.day_plan import ASSIGNMENT_CONFLICT
 from tests.domain.builders import DAY, booking, make_day, run, table
 
 

@@ -15,8 +15,8 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 
+from service.assign import repository as repo
 from service.auth import mint_token
-from service.repository import assignments as repo
 from tests.api.assign_support import PATH, ROLES, AssignWorld
 from tests.api.conftest import JWT_SECRET
 

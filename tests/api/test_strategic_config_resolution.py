@@ -11,7 +11,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from service.domain.strategic_config import (
+from service.domain.config_resolution import (
     EnvDefaults,
     ResolvedWeightsProvider,
     StoredConfig,

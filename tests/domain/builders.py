@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from service.domain.model import AllocatorConfig, Booking, DayInput, RestaurantPolicy, Table
-from service.domain.planner import PlannerOptions, plan_day
-from service.domain.strategic import StrategicWeights
+from service.domain.allocator.model import AllocatorConfig, Booking, DayInput, RestaurantPolicy, Table
+from service.domain.allocator.planner import PlannerOptions, plan_day
+from service.domain.weights import StrategicWeights
 
 LONDON = ZoneInfo("Europe/London")
 RESTAURANT = "00000000-0000-0000-0000-00000000000r"

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from service.domain.model import AllocatorConfig
-from service.domain.strategic import StaticWeightsProvider, StrategicWeights, StrategicWeightsProvider
+from service.domain.allocator.model import AllocatorConfig
+from service.domain.weights import StaticWeightsProvider, StrategicWeights, StrategicWeightsProvider
 
 
 def test_weights_are_clamped_and_normalised():

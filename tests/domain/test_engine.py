@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from service.domain.model import (
+from service.domain.allocator.day_plan import sanitise
+from service.domain.allocator.model import (
     SHIPPED_DEMAND_RULES,
     AllocatorConfig,
     BusyInterval,
@@ -16,9 +17,8 @@ from service.domain.model import (
     Hold,
     RestaurantPolicy,
 )
-from service.domain.plan import sanitise
-from service.domain.strategic import StrategicWeights
-from service.domain.windows import iso_utc
+from service.domain.allocator.windows import iso_utc
+from service.domain.weights import StrategicWeights
 
 from .builders import DAY, LONDON, RESTAURANT, assigned_map, booking, make_day, run, table
 

@@ -9,10 +9,10 @@ from datetime import timedelta
 
 import pytest
 
-from service.domain import planner as planner_module
-from service.domain.model import AllocatorConfig, BusyInterval
-from service.domain.optimiser import DayOptimiser, PackingBooking, _dominance_filter
-from service.domain.planner import DayPlanner, PlannerOptions, export_instance
+from service.domain.allocator import planner as planner_module
+from service.domain.allocator.model import AllocatorConfig, BusyInterval
+from service.domain.allocator.optimiser import DayOptimiser, PackingBooking, _dominance_filter
+from service.domain.allocator.planner import DayPlanner, PlannerOptions, export_instance
 
 from .builders import DAY, LONDON, booking, make_day, run, table
 

@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from service.domain.floor import Floor
-from service.domain.model import AllocatorConfig, Table
-from service.domain.scoring import rank, score_plan
+from service.domain.allocator.floor import Floor
+from service.domain.allocator.model import AllocatorConfig, Table
+from service.domain.allocator.scoring import rank, score_plan
 
 from .builders import SPEC_CONFIG, table
 

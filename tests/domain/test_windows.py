@@ -5,8 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from service.domain.model import Booking, RestaurantPolicy, ServicePeriod, TurnBands
-from service.domain.windows import BookingWindow, WindowError, compute_window, overlaps, which_service
+from service.domain.allocator.model import Booking, RestaurantPolicy, ServicePeriod, TurnBands
+from service.domain.allocator.windows import (
+    BookingWindow,
+    WindowError,
+    compute_window,
+    overlaps,
+    which_service,
+)
 
 from .builders import LONDON, booking
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from service.errors import NotReady, problem_responses
-from service.readiness import ReadinessProbe
+from service.health.readiness import ReadinessProbe
 
 router = APIRouter(tags=["health"])
 

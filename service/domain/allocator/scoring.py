@@ -11,9 +11,10 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
+from service.domain.weights import StrategicWeights
+
 from .floor import PlanShape
 from .model import DemandProfile, DemandRule
-from .strategic import StrategicWeights
 
 W_OVERAGE = 5.0
 W_TABLE_COUNT = 3.0

@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from typing import Any
 
-from .floor import Floor
-from .model import ACTIVE_BOOKING_STATUSES, AllocatorConfig, Booking, DayInput
-from .optimiser import PackingBooking, optimise
-from .plan import (
+from service.domain.weights import StrategicWeights
+
+from .day_plan import (
     CONFLICTS_EXISTING,
     NO_SUITABLE_TABLES,
     NO_SUITABLE_TABLES_REASON,
@@ -41,8 +40,10 @@ from .plan import (
     rejection_classification,
     sanitise,
 )
+from .floor import Floor
+from .model import ACTIVE_BOOKING_STATUSES, AllocatorConfig, Booking, DayInput
+from .optimiser import PackingBooking, optimise
 from .scoring import DemandResult, ScoredPlan, demand_multiplier, rank, score_plan
-from .strategic import StrategicWeights
 from .windows import BookingWindow, WindowError, compute_window, iso_utc, policy_zone
 
 

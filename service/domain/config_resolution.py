@@ -16,7 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
-    from service.domain.strategic import StrategicWeights
+    from service.domain.weights import StrategicWeights
 
 HARD_DEFAULT_SCARCITY = 22
 DEFAULT_LOOKAHEAD_PENALTY = 500
@@ -351,7 +351,7 @@ def validate_weights(weights: Any) -> tuple[WeightsInput | None, list[FieldProbl
 def to_strategic_weights(resolved: ResolvedConfig) -> StrategicWeights:
     """The allocator's snapshot type. Values are the row's (clamped by ``normalised``); a missing
     override stays None so the allocator applies demand profiles / the env lookahead weight itself."""
-    from service.domain.strategic import StrategicWeights
+    from service.domain.weights import StrategicWeights
 
     if resolved.scope == "default":
         scarcity, multiplier, penalty = resolved.effective.scarcity, None, None

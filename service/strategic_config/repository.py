@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.domain.strategic_config import SchemaState, StoredConfig, WeightsInput, schema_state_from_columns
+from service.domain.config_resolution import (
+    SchemaState,
+    StoredConfig,
+    WeightsInput,
+    schema_state_from_columns,
+)
 from service.repository.database import is_sqlstate_error
 
 CHANGE_CHANNEL = "strategic_config_changed"

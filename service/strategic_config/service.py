@@ -27,7 +27,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.domain.strategic_config import (
+from service.domain.config_resolution import (
     ALL_DEGRADED_REASONS,
     READABLE_SCHEMA_STATES,
     SCHEMA_DEGRADED_REASONS,
@@ -44,9 +44,9 @@ from service.errors import (
     StrategicConfigSchemaUnavailable,
     StrategicConfigStoreUnavailable,
 )
-from service.repository import strategic_configs as repo
 from service.repository.memberships import set_tenant_context
 from service.settings import Settings
+from service.strategic_config import repository as repo
 
 log = logging.getLogger("capacity.strategic_config")
 

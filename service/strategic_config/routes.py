@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from service.auth import ADMIN_ROLES, MEMBER_ROLES, ServiceDep, UserDep
-from service.domain.strategic_config import ResolvedConfig, etag_matches, validate_weights
+from service.domain.config_resolution import ResolvedConfig, etag_matches, validate_weights
 from service.errors import (
     AuthUnavailable,
     DatabaseUnavailable,
@@ -37,7 +37,7 @@ from service.errors import (
 )
 from service.repository.database import SessionDep
 from service.repository.memberships import membership_role
-from service.strategic_config_cache import StrategicConfigService
+from service.strategic_config.service import StrategicConfigService
 
 OPS_PATH = "/api/ops/settings/strategic-config"
 INTERNAL_PATH = "/internal/v1/restaurants/{restaurantId}/strategic-config"

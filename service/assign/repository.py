@@ -29,7 +29,14 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from service.domain.model import (
+from service.domain.allocator.day_plan import (
+    ASSIGNMENT_CONFLICT,
+    ASSIGNMENT_REPOSITORY_ERROR,
+    ASSIGNMENT_VALIDATION,
+    CAPACITY_EXCEEDED,
+    PlannedAssignment,
+)
+from service.domain.allocator.model import (
     ACTIVE_BOOKING_STATUSES,
     ADJACENCY_MODES,
     AllocatorConfig,
@@ -43,14 +50,7 @@ from service.domain.model import (
     Table,
     TurnBands,
 )
-from service.domain.plan import (
-    ASSIGNMENT_CONFLICT,
-    ASSIGNMENT_REPOSITORY_ERROR,
-    ASSIGNMENT_VALIDATION,
-    CAPACITY_EXCEEDED,
-    PlannedAssignment,
-)
-from service.domain.windows import policy_zone
+from service.domain.allocator.windows import policy_zone
 from service.repository.memberships import set_tenant_context
 
 log = logging.getLogger("capacity.assign_tables")

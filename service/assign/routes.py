@@ -25,9 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
+from service.assign import repository as repo
 from service.auth import MEMBER_ROLES, UserDep
-from service.domain.model import AllocatorConfig, DayInput
-from service.domain.plan import (
+from service.domain.allocator.day_plan import (
     ASSIGNMENT_CONFLICT,
     DayPlan,
     PlannedAssignment,
@@ -35,8 +35,9 @@ from service.domain.plan import (
     idempotency_key,
     sanitise,
 )
-from service.domain.planner import PlannerOptions, plan_day
-from service.domain.strategic_config import ResolvedWeightsProvider
+from service.domain.allocator.model import AllocatorConfig, DayInput
+from service.domain.allocator.planner import PlannerOptions, plan_day
+from service.domain.config_resolution import ResolvedWeightsProvider
 from service.errors import (
     AssignmentRunInProgress,
     AuthUnavailable,
@@ -51,7 +52,6 @@ from service.errors import (
     is_connection_error,
     problem_responses,
 )
-from service.repository import assignments as repo
 from service.repository.database import SessionDep, is_sqlstate_error
 from service.repository.memberships import membership_role
 
