@@ -11,7 +11,6 @@ from fastapi import FastAPI
 from service.assign import routes as assign_tables
 from service.auth import TokenVerifier
 from service.dburl import to_libpq_url, to_sqlalchemy_url
-from service.domain.allocator.model import AllocatorConfig
 from service.errors import install_error_handlers
 from service.health import routes as health
 from service.health.readiness import ReadinessProbe
@@ -74,8 +73,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.token_verifier = TokenVerifier(settings)
-    # FEATURE_* flags read once; an out-of-range value refuses to start (assign-tables.md §5)
-    app.state.allocator_config = AllocatorConfig.from_env()
+    # FEATURE_* flags, validated by Settings (an invalid one refused to start before we got here)
+    app.state.allocator_config = settings.allocator_config()
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(strategic_config.ops_router)
@@ -90,6 +89,13 @@ def create_app(settings: Settings) -> FastAPI:
 
 def app_from_environment() -> FastAPI:
     """Factory for uvicorn worker processes (``serve --workers N``): settings come from the environment."""
-    from service.settings import get_settings
+    import sys
 
-    return create_app(get_settings())
+    from service.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+    return create_app(settings)

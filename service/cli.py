@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from service.dburl import redacted
-from service.settings import Settings
+from service.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("capacity.cli")
 
@@ -300,7 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)  # one line per variable, no traceback (refuse to start)
+        return EXIT_UNREACHABLE
     _configure_logging(settings.log_level)
     return int(args.func(args, settings) or 0)
 

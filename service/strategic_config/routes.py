@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from service.auth import ADMIN_ROLES, MEMBER_ROLES, ServiceDep, UserDep
 from service.domain.config_resolution import ResolvedConfig, etag_matches, validate_weights
+from service.domain.weights import WEIGHT_COLUMNS
 from service.errors import (
     AuthUnavailable,
     DatabaseUnavailable,
@@ -224,11 +225,14 @@ _WRITE_DOC: dict[str, Any] = {
                         "restaurantId": {"type": "string", "format": "uuid"},
                         "weights": {
                             "type": "object",
-                            "required": ["scarcity"],
+                            "required": [spec.field for spec in WEIGHT_COLUMNS if spec.required],
                             "properties": {
-                                "scarcity": {"type": "number", "minimum": 0, "maximum": 1000},
-                                "demandMultiplier": _nullable_number(0, 10),
-                                "futureConflictPenalty": _nullable_number(0, 100_000),
+                                spec.field: (
+                                    {"type": "number", "minimum": spec.bounds[0], "maximum": spec.bounds[1]}
+                                    if spec.required
+                                    else _nullable_number(*spec.bounds)
+                                )
+                                for spec in WEIGHT_COLUMNS
                             },
                         },
                     },
