@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from assign_day import SCENARIOS, generate_day  # noqa: E402
 
 from service.assign import repository as repo  # noqa: E402
-from service.assign.routes import commit_plan, endpoint_planner_options  # noqa: E402
+from service.assign.service import commit_plan, endpoint_planner_options  # noqa: E402
 from service.domain.allocator.model import DayInput  # noqa: E402
 from service.domain.allocator.planner import plan_day  # noqa: E402
 from service.domain.weights import StrategicWeights  # noqa: E402

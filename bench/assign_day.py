@@ -358,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-commit", action="store_true", help="skip the plan + commit column")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from service.assign.routes import endpoint_planner_options
+    from service.assign.service import endpoint_planner_options
 
     header = (
         f"{'scenario':<30} {'eval':>5} {'plan s':>7} {'plan+commit s':>13} {'greedy':>6} {'optim':>6} "

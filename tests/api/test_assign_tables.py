@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 
 from service.assign import repository as repo
+from service.assign.routes import get_clock
 from service.auth import mint_token
 from tests.api.assign_support import PATH, ROLES, AssignWorld
 from tests.api.conftest import JWT_SECRET
@@ -146,7 +147,7 @@ async def test_date_defaults_to_today_in_the_restaurant_timezone(
     """Case 41: tz America/Los_Angeles, now 2025-03-02T02:30Z → 2025-03-01 (the UTC date is the 2nd)."""
     app, client = app_client
     aw.sql("UPDATE restaurants SET timezone = 'America/Los_Angeles' WHERE id = %s", (aw.rid,))
-    app.state.assign_clock = lambda: datetime(2025, 3, 2, 2, 30, tzinfo=UTC)
+    app.dependency_overrides[get_clock] = lambda: lambda: datetime(2025, 3, 2, 2, 30, tzinfo=UTC)
     resp = await client.post(PATH, json={"restaurantId": str(aw.rid)}, headers=aw.auth("owner"))
     assert resp.status_code == 200, resp.text
     assert resp.json()["date"] == "2025-03-01"
