@@ -17,7 +17,9 @@ from service.health.readiness import ReadinessProbe
 from service.repository.database import build_engine, build_sessionmaker
 from service.settings import Settings
 from service.strategic_config import routes as strategic_config
-from service.strategic_config.service import ChangeListener, StrategicConfigMetrics, StrategicConfigService
+from service.strategic_config.listener import ChangeListener
+from service.strategic_config.metrics import StrategicConfigMetrics
+from service.strategic_config.service import StrategicConfigService
 
 log = logging.getLogger("capacity.app")
 

@@ -119,6 +119,15 @@ class PreconditionFailed(ServiceError):
     status, code, title = 412, "PRECONDITION_FAILED", "Precondition failed"
 
 
+class ConfigVersionMismatch(PreconditionFailed):
+    """A conditional write named a version that is no longer current. Raised by the application service
+    with the current tag; the HTTP answer (412 with that ``ETag`` header) is decided here."""
+
+    def __init__(self, detail: str | None = None, *, current_etag: str) -> None:
+        super().__init__(detail, headers={"ETag": current_etag})
+        self.current_etag = current_etag
+
+
 class AuthUnavailable(ServiceError):
     status, code, title, retry_after = 503, "AUTH_UNAVAILABLE", "Unable to verify session", 30
 

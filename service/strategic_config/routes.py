@@ -11,12 +11,10 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field
 
 from service.auth import ADMIN_ROLES, MEMBER_ROLES, ServiceDep, UserDep
 from service.domain.config_resolution import ResolvedConfig, etag_matches, validate_weights
@@ -38,6 +36,12 @@ from service.errors import (
 )
 from service.repository.database import SessionDep
 from service.repository.memberships import membership_role
+from service.strategic_config.metrics import StrategicConfigMetrics
+from service.strategic_config.models import (
+    InternalStrategicConfigBatch,
+    InternalStrategicConfigBody,
+    StrategicConfigBody,
+)
 from service.strategic_config.service import StrategicConfigService
 
 OPS_PATH = "/api/ops/settings/strategic-config"
@@ -51,68 +55,6 @@ internal_router = APIRouter(tags=["internal"])
 metrics_router = APIRouter(tags=["metrics"])
 
 
-# --- response models (original field names kept; the rest are additive, §2.5) ---------------------------
-
-
-class WeightsBody(BaseModel):
-    scarcity: float
-    demandMultiplier: float | None
-    futureConflictPenalty: float | None
-
-
-class EffectiveBody(BaseModel):
-    scarcity: float
-    demandMultiplier: float | None = Field(description="Override applied; null = demand profiles decide")
-    futureConflictPenalty: float = Field(description="Override, else the env lookahead penalty weight")
-
-
-class StrategicConfigBody(BaseModel):
-    restaurantId: uuid.UUID
-    source: Literal["db", "env"]
-    weights: WeightsBody
-    updatedAt: datetime | None
-    scope: Literal["restaurant", "global", "default"]
-    effective: EffectiveBody
-    degraded: bool
-    degradedReason: (
-        Literal["table_missing", "columns_missing", "legacy_json_only", "store_unavailable"] | None
-    )
-    version: int | None
-
-
-class InternalStrategicConfigBody(StrategicConfigBody):
-    resolvedAt: datetime
-
-
-def _number(value: float | None) -> float | int | None:
-    # 22.0 → 22: the original returned JSON numbers as PostgREST rendered numerics
-    if value is None:
-        return None
-    return int(value) if float(value).is_integer() else value
-
-
-def config_body(resolved: ResolvedConfig) -> dict[str, Any]:
-    return {
-        "restaurantId": str(resolved.restaurant_id),
-        "source": resolved.source,
-        "weights": {
-            "scarcity": _number(resolved.weights.scarcity),
-            "demandMultiplier": _number(resolved.weights.demand_multiplier),
-            "futureConflictPenalty": _number(resolved.weights.future_conflict_penalty),
-        },
-        "updatedAt": resolved.updated_at.isoformat() if resolved.updated_at else None,
-        "scope": resolved.scope,
-        "effective": {
-            "scarcity": _number(resolved.effective.scarcity),
-            "demandMultiplier": _number(resolved.effective.demand_multiplier),
-            "futureConflictPenalty": _number(resolved.effective.future_conflict_penalty),
-        },
-        "degraded": resolved.degraded,
-        "degradedReason": resolved.degraded_reason,
-        "version": resolved.version,
-    }
-
-
 def _headers(resolved: ResolvedConfig, cache_control: str) -> dict[str, str]:
     headers = {"ETag": resolved.etag, "Cache-Control": cache_control}
     if resolved.degraded and resolved.degraded_reason:
@@ -120,17 +62,15 @@ def _headers(resolved: ResolvedConfig, cache_control: str) -> dict[str, str]:
     return headers
 
 
-def _respond(
-    resolved: ResolvedConfig, body: dict[str, Any], cache_control: str, if_none_match: str | None
-) -> Response:
-    headers = _headers(resolved, cache_control)
+def _not_modified(resolved: ResolvedConfig, cache_control: str, if_none_match: str | None) -> Response | None:
+    """304 when If-None-Match names the current representation, else None (send the body)."""
     if etag_matches(if_none_match, resolved.etag):
-        return Response(status_code=304, headers=headers)
-    return JSONResponse(body, headers=headers)
+        return Response(status_code=304, headers=_headers(resolved, cache_control))
+    return None
 
 
-async def get_strategic_config_service(request: Request) -> StrategicConfigService:
-    return request.app.state.strategic_config
+def get_strategic_config_service(request: Request) -> StrategicConfigService:
+    return request.app.state.strategic_config  # built by create_app's lifespan
 
 
 ConfigServiceDep = Annotated[StrategicConfigService, Depends(get_strategic_config_service)]
@@ -175,12 +115,13 @@ _CONFIG_EXAMPLE = {
     },
 )
 async def get_strategic_config(
+    response: Response,
     user: UserDep,
     session: SessionDep,
     service: ConfigServiceDep,
     restaurant_id: Annotated[str | None, Query(alias="restaurantId")] = None,
     if_none_match: Annotated[str | None, Header()] = None,
-) -> Response:
+) -> StrategicConfigBody | Response:
     """The strategic weights of one restaurant as the allocator resolves them. Any member role may read.
     Degraded schema → 200 with ``degraded: true``, ``source: "env"`` and ``X-Strategic-Config-Degraded``."""
     # authentication ran first (dependency), so anonymous callers learn nothing from validation
@@ -192,7 +133,10 @@ async def get_strategic_config(
     if role not in MEMBER_ROLES:
         raise Forbidden()
     resolved = await service.resolve(rid)
-    return _respond(resolved, config_body(resolved), OPS_CACHE_CONTROL, if_none_match)
+    if (not_modified := _not_modified(resolved, OPS_CACHE_CONTROL, if_none_match)) is not None:
+        return not_modified
+    response.headers.update(_headers(resolved, OPS_CACHE_CONTROL))
+    return StrategicConfigBody.of(resolved)
 
 
 def _parse_json(raw: bytes) -> Any:
@@ -246,8 +190,13 @@ _WRITE_DOC: dict[str, Any] = {
 
 
 async def _write(
-    request: Request, user: UserDep, session: SessionDep, service: ConfigServiceDep, if_match: str | None
-) -> Response:
+    request: Request,
+    response: Response,
+    user: UserDep,
+    session: SessionDep,
+    service: ConfigServiceDep,
+    if_match: str | None,
+) -> StrategicConfigBody:
     payload = _parse_json(await request.body())
     if not isinstance(payload, dict):
         raise InvalidBody("The request body must be a JSON object")
@@ -270,7 +219,8 @@ async def _write(
     if role not in ADMIN_ROLES:
         raise Forbidden("Only owners and managers may change the strategic weights")
     resolved = await service.write(rid, weights, actor=user.user_id, if_match=if_match)
-    return JSONResponse(config_body(resolved), headers=_headers(resolved, OPS_CACHE_CONTROL))
+    response.headers.update(_headers(resolved, OPS_CACHE_CONTROL))
+    return StrategicConfigBody.of(resolved)
 
 
 _WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -291,14 +241,15 @@ _WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
 )
 async def post_strategic_config(
     request: Request,
+    response: Response,
     user: UserDep,
     session: SessionDep,
     service: ConfigServiceDep,
     if_match: Annotated[str | None, Header()] = None,
-) -> Response:
+) -> StrategicConfigBody:
     """Create or replace (full replacement, not a patch) the restaurant's weights; owner/manager only.
     Returns the resolved config with the stored (column-rounded) values. ``If-Match`` → 412 on mismatch."""
-    return await _write(request, user, session, service, if_match)
+    return await _write(request, response, user, session, service, if_match)
 
 
 @ops_router.put(
@@ -310,13 +261,14 @@ async def post_strategic_config(
 )
 async def put_strategic_config(
     request: Request,
+    response: Response,
     user: UserDep,
     session: SessionDep,
     service: ConfigServiceDep,
     if_match: Annotated[str | None, Header()] = None,
-) -> Response:
+) -> StrategicConfigBody:
     """Alias of POST with identical semantics (strategic-config.md §2.5)."""
-    return await _write(request, user, session, service, if_match)
+    return await _write(request, response, user, session, service, if_match)
 
 
 # --- internal ----------------------------------------------------------------------------------------
@@ -343,32 +295,24 @@ async def put_strategic_config(
 async def get_internal_strategic_config(
     restaurantId: str,  # noqa: N803 - the path parameter keeps the API's spelling
     _service_caller: ServiceDep,
-    request: Request,
-) -> Response:
+    service: ConfigServiceDep,
+    response: Response,
+    if_none_match: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> InternalStrategicConfigBody | Response:
     """For other services: the same resolution as the dashboard and the allocator. Auth: ``Authorization:
     Bearer <JWT with role service_role | configured API key>``. 503 only when the store is down and no
     recent value is known — treat it as "abort", never as "use env defaults"."""
-    # the hot path of the benchmark: the service and If-None-Match are read off the request directly
-    # (each declared dependency costs a measurable share of a cached read)
-    if_none_match = request.headers.get("if-none-match")
-    service: StrategicConfigService = request.app.state.strategic_config
     rid = _parse_uuid(restaurantId, InvalidQuery, "restaurantId")
     resolved, exists = await service.lookup(rid)
     if not exists:
         raise RestaurantNotFound()
-    if etag_matches(if_none_match, resolved.etag):
-        return Response(status_code=304, headers=_headers(resolved, INTERNAL_CACHE_CONTROL))
-    body = config_body(resolved)
-    body["resolvedAt"] = datetime.now(UTC).isoformat()
-    return JSONResponse(body, headers=_headers(resolved, INTERNAL_CACHE_CONTROL))
+    if (not_modified := _not_modified(resolved, INTERNAL_CACHE_CONTROL, if_none_match)) is not None:
+        return not_modified
+    response.headers.update(_headers(resolved, INTERNAL_CACHE_CONTROL))
+    return InternalStrategicConfigBody.at(resolved, datetime.now(UTC))
 
 
 MAX_BATCH = 100
-
-
-class InternalStrategicConfigBatch(BaseModel):
-    items: list[InternalStrategicConfigBody]
-    notFound: list[uuid.UUID] = Field(description="Requested ids with no restaurant")
 
 
 @internal_router.get(
@@ -382,8 +326,9 @@ class InternalStrategicConfigBatch(BaseModel):
 async def list_internal_strategic_configs(
     _service_caller: ServiceDep,
     service: ConfigServiceDep,
+    response: Response,
     restaurant_ids: Annotated[list[str] | None, Query(alias="restaurantId")] = None,
-) -> Response:
+) -> InternalStrategicConfigBatch:
     """Batch form for reporting jobs: the same per-item objects as the single read, no ETag. Up to 100
     ids; unknown restaurants are listed in ``notFound`` instead of failing the batch."""
     raw = restaurant_ids or []
@@ -393,20 +338,26 @@ async def list_internal_strategic_configs(
             details=[ErrorDetail(field="restaurantId", reason=f"1–{MAX_BATCH} values required")],
         )
     ids = list(dict.fromkeys(_parse_uuid(r, InvalidQuery, "restaurantId") for r in raw))
-    resolved_at = datetime.now(UTC).isoformat()
-    items, not_found = [], []
+    resolved_at = datetime.now(UTC)
+    items: list[InternalStrategicConfigBody] = []
+    not_found: list[uuid.UUID] = []
     for rid in ids:
         resolved, exists = await service.lookup(rid)
         if not exists:
-            not_found.append(str(rid))
+            not_found.append(rid)
             continue
-        items.append({**config_body(resolved), "resolvedAt": resolved_at})
-    return JSONResponse({"items": items, "notFound": not_found}, headers={"Cache-Control": "private, no-store"})
+        items.append(InternalStrategicConfigBody.at(resolved, resolved_at))
+    response.headers["Cache-Control"] = "private, no-store"
+    return InternalStrategicConfigBatch(items=items, notFound=not_found)
 
 
 # --- metrics -----------------------------------------------------------------------------------------
 
 
+def get_metrics(request: Request) -> StrategicConfigMetrics:
+    return request.app.state.metrics  # one registry per app (create_app)
+
+
 @metrics_router.get("/metrics", operation_id="getMetrics", include_in_schema=False)
-async def metrics(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+async def metrics(registry: Annotated[StrategicConfigMetrics, Depends(get_metrics)]) -> Response:
+    return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from service.strategic_config.service import LISTENER_APPLICATION_NAME
+from service.strategic_config.listener import LISTENER_APPLICATION_NAME
 from tests.api.conftest import World
 
 P = "/api/ops/settings/strategic-config"
@@ -92,7 +92,8 @@ async def test_listener_reconnects_and_drops_the_cache(world: World, app_factory
 
 async def test_ttl_is_the_upper_bound_without_notify_and_old_entries_are_pruned(world: World) -> None:
     from service.repository.database import build_engine, build_sessionmaker
-    from service.strategic_config.service import StrategicConfigMetrics, StrategicConfigService
+    from service.strategic_config.metrics import StrategicConfigMetrics
+    from service.strategic_config.service import StrategicConfigService
 
     now = [1000.0]
     engine = build_engine(world.settings.database_url.get_secret_value(), world.settings)
