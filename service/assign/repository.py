@@ -25,7 +25,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy import text
+from sqlalchemy import Result, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -130,11 +130,11 @@ def _policy(timezone: str | None, periods: tuple[ServicePeriod, ...], row: Mappi
         buffer_pre_minutes=row["buffer_pre_minutes"],
         buffer_post_minutes=row["buffer_post_minutes"],
         adjacency_mode=mode if mode in ADJACENCY_MODES else None,
-        **({"turn_bands": {**base.turn_bands, **bands}} if bands else {}),
+        turn_bands={**base.turn_bands, **bands} if bands else base.turn_bands,
     )
 
 
-def _rows(result) -> list[Mapping[str, Any]]:
+def _rows(result: Result[Any]) -> list[Mapping[str, Any]]:
     return [dict(r) for r in result.mappings().all()]
 
 
@@ -265,7 +265,7 @@ async def load_day(
         tables=tables,
         bookings=bookings,
         adjacency=adjacency,
-        policy=_policy(timezone, periods, policy_row),
+        policy=_policy(timezone, periods, dict(policy_row) if policy_row is not None else None),
         busy=busy,
         holds=holds,
         scarcity_metrics=scarcity,
@@ -276,7 +276,7 @@ async def load_day(
 
 
 def apply_flag_overrides(config: AllocatorConfig, flags: Mapping[str, bool]) -> AllocatorConfig:
-    changes = {FLAG_OVERRIDES[k]: v for k, v in flags.items() if k in FLAG_OVERRIDES}
+    changes: dict[str, Any] = {FLAG_OVERRIDES[k]: v for k, v in flags.items() if k in FLAG_OVERRIDES}
     return replace(config, **changes) if changes else config
 
 
@@ -422,7 +422,7 @@ async def commit_batch(
         return None
     except (asyncpg.InterfaceError, OSError) as exc:
         raise ConnectionLost(str(exc)) from exc
-    by_booking: dict[str, list] = {}
+    by_booking: dict[str, list[asyncpg.Record]] = {}
     for row in rows:
         by_booking.setdefault(str(row["booking_id"]), []).append(row)
     out: dict[str, CommitOutcome] = {}

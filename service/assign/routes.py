@@ -38,12 +38,15 @@ PATH = "/api/ops/dashboard/assign-tables"
 router = APIRouter(tags=["assign-tables"])
 
 
-def get_clock() -> Callable[[], datetime]:
+async def get_clock() -> Callable[[], datetime]:
     """"Now" for the default service date (tests override this dependency)."""
     return lambda: datetime.now(UTC)
 
 
-def get_assignment_service(request: Request, clock: Annotated[Callable[[], datetime], Depends(get_clock)]) -> AssignmentService:
+# async: FastAPI runs plain ``def`` dependencies in the thread pool (see service/auth.py)
+async def get_assignment_service(
+    request: Request, clock: Annotated[Callable[[], datetime], Depends(get_clock)]
+) -> AssignmentService:
     state = request.app.state  # the parts create_app's lifespan built
     return AssignmentService(
         state.engine,
@@ -73,17 +76,6 @@ _EXAMPLE = {
     "planner": "greedy",
     "dryRun": False,
 }
-
-_REQUEST_DOC: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {
-            "schema": AssignTablesRequest.model_json_schema(),
-            "example": {"restaurantId": "6f1c7a52-0c55-4f31-9a0e-55d8e2f1b4a0", "date": "2025-10-31"},
-        }},
-    }
-}
-
 
 _REQUEST_DOC: dict[str, Any] = {
     "requestBody": {

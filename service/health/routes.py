@@ -24,7 +24,8 @@ class Readiness(BaseModel):
 
 
 def get_readiness_probe(request: Request) -> ReadinessProbe:
-    return request.app.state.readiness
+    probe: ReadinessProbe = request.app.state.readiness
+    return probe
 
 
 ProbeDep = Annotated[ReadinessProbe, Depends(get_readiness_probe)]

@@ -69,8 +69,10 @@ def _not_modified(resolved: ResolvedConfig, cache_control: str, if_none_match: s
     return None
 
 
-def get_strategic_config_service(request: Request) -> StrategicConfigService:
-    return request.app.state.strategic_config  # built by create_app's lifespan
+# async: FastAPI runs plain ``def`` dependencies in the thread pool (see service/auth.py)
+async def get_strategic_config_service(request: Request) -> StrategicConfigService:
+    service: StrategicConfigService = request.app.state.strategic_config  # built by create_app's lifespan
+    return service
 
 
 ConfigServiceDep = Annotated[StrategicConfigService, Depends(get_strategic_config_service)]
@@ -354,8 +356,9 @@ async def list_internal_strategic_configs(
 # --- metrics -----------------------------------------------------------------------------------------
 
 
-def get_metrics(request: Request) -> StrategicConfigMetrics:
-    return request.app.state.metrics  # one registry per app (create_app)
+async def get_metrics(request: Request) -> StrategicConfigMetrics:
+    metrics: StrategicConfigMetrics = request.app.state.metrics  # one registry per app (create_app)
+    return metrics
 
 
 @metrics_router.get("/metrics", operation_id="getMetrics", include_in_schema=False)

@@ -31,12 +31,12 @@ from service.domain.config_resolution import (
     SCHEMA_DEGRADED_REASONS,
     EnvDefaults,
     ResolvedConfig,
-    SchemaState,
     WeightsInput,
     degraded_reason_for,
     etag_matches,
     resolve,
 )
+from service.domain.weights import SchemaState
 from service.errors import (
     ConfigVersionMismatch,
     StrategicConfigSchemaUnavailable,
@@ -242,7 +242,7 @@ class StrategicConfigService:
         if task is None:
             task = asyncio.create_task(self._load_and_store(restaurant_id))
             self._inflight[restaurant_id] = task
-            task.add_done_callback(lambda _t, rid=restaurant_id: self._inflight.pop(rid, None))
+            task.add_done_callback(lambda _done: self._inflight.pop(restaurant_id, None))
         # shield: a cancelled request must not cancel the load other waiters share
         return await asyncio.shield(task)
 

@@ -18,6 +18,7 @@ Complexity choices:
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .model import AdjacencyMode, AllocatorConfig, Table
@@ -29,7 +30,7 @@ def table_type_key(table: Table) -> str:
     return f"capacity:{table.capacity}|category:{category}|seating:{seating}"
 
 
-def iter_bits(mask: int):
+def iter_bits(mask: int) -> Iterator[int]:
     while mask:
         low = mask & -mask
         yield low.bit_length() - 1
@@ -281,14 +282,19 @@ class Floor:
                 plans.append(self._shape(indices))
         return PlanSet(tuple(plans), stats, combinations)
 
-    def _record(self, subset, cap, party, found, stats) -> None:
+    def _record(
+        self, subset: Iterable[int], cap: int, party: int, found: list[tuple[int, ...]], stats: EnumerationStats
+    ) -> None:
         stats.combinations_enumerated += 1
         if cap < party:
             stats.skipped["capacity"] += 1
         else:
             found.append(tuple(subset))
 
-    def _connected_sets(self, group, party, max_cap, k_max, found, stats) -> None:
+    def _connected_sets(
+        self, group: list[int], party: int, max_cap: int, k_max: int, found: list[tuple[int, ...]],
+        stats: EnumerationStats,
+    ) -> None:
         allowed = 0
         for i in group:
             allowed |= 1 << i
@@ -323,7 +329,10 @@ class Floor:
                 continue
             extend([v], 1 << v, nb[v], higher, v, cap_of[v])
 
-    def _any_sets(self, group, party, max_cap, k_max, found, stats) -> None:
+    def _any_sets(
+        self, group: list[int], party: int, max_cap: int, k_max: int, found: list[tuple[int, ...]],
+        stats: EnumerationStats,
+    ) -> None:
         ordered = sorted(group)  # capacity ascending by construction
         cap_of = self.capacity
         cap_limit = self.config.enumeration_cap

@@ -152,7 +152,7 @@ class DayOptimiser:
                     masks.append(info[0])
                     seats.append(info[1])
                 kept = _dominance_filter(masks, subsets_of)
-                kept.sort(key=lambda k, b=b, seats=seats: (len(b.plans[k]), seats[k], k))
+                kept.sort(key=lambda k, b=b, seats=seats: (len(b.plans[k]), seats[k], k))  # type: ignore[misc]
                 got = (kept, seats, reduce(or_, masks, 0), masks)
                 derived[id(b.plans)] = got
             self.lean.append(got[0])
@@ -249,7 +249,9 @@ class DayOptimiser:
         single_union = self.single_union
         for i in order:
             best = None
-            best_key = None
+            # (gap, seats, k) / (seats, gap, k) for one table, (size, ...) for a set: one branch per booking
+            best_key: tuple[float, ...] | None = None
+            key: tuple[float, ...]
             plans = self.bookings[i].plans
             masks = self.masks[i]
             free = self.all_tables
@@ -380,12 +382,12 @@ class DayOptimiser:
                 region |= 1 << t
             lo, hi = bookings[u].start - 3 * self.margin, bookings[u].end + 3 * self.margin
         near = self._near(lo, hi)
-        removed = []
+        removed: list[int] = []
         for j in near:
-            k = self.choice[j]
-            if k is None:
+            chosen = self.choice[j]
+            if chosen is None:
                 continue
-            for t in bookings[j].plans[k]:
+            for t in bookings[j].plans[chosen]:
                 if region >> t & 1:
                     if forced is None or self.w[j] & self.w[u]:
                         removed.append(j)

@@ -140,7 +140,7 @@ class DayPlanner:
     # setup
     # ------------------------------------------------------------------------------------------
     def _order(self, bookings: list[Booking]) -> list[Booking]:
-        def key(b: Booking):
+        def key(b: Booking) -> tuple[bool, float, time, str]:
             at = b.start_at.timestamp() if b.start_at is not None and b.start_at.tzinfo else None
             return (at is None, at or 0.0, b.start_time or time.max, b.id)
 
@@ -186,12 +186,12 @@ class DayPlanner:
         self.by_start = windowed
         self.starts = [c.start for c in windowed]
         self.max_len = max((c.end - c.start for c in windowed), default=0.0)
-        for iv in statics:
-            for c in self._overlapping(iv.start, iv.end):
-                if iv.owner is not None and iv.owner == c.booking.id:
+        for static in statics:
+            for c in self._overlapping(static.start, static.end):
+                if static.owner is not None and static.owner == c.booking.id:
                     continue  # a booking's own hold or rows never block it (§7.4 [REC])
-                c.static_busy |= 1 << iv.table
-                c.static_hits.append(iv)
+                c.static_busy |= 1 << static.table
+                c.static_hits.append(static)
 
     def _assigned_intervals(self, booking: Booking) -> list[_Static]:
         if booking.assigned_start_at is not None and booking.assigned_end_at is not None:
@@ -404,7 +404,7 @@ class DayPlanner:
         items: list[PackingBooking] = []
         owners: list[int] = []
         usable_of: list[list[ScoredPlan]] = []
-        shared: dict[tuple[int, int], tuple[list[ScoredPlan], tuple, tuple]] = {}
+        shared: dict[tuple[int, int], tuple[list[ScoredPlan], tuple[tuple[int, ...], ...], tuple[str, ...]]] = {}
         for ctx in self.ctx:
             if ctx.window is None or not ctx.plans:
                 continue
@@ -753,7 +753,7 @@ class DayPlanner:
                 ],
             }
         planner_config = None
-        diagnostics = None
+        diagnostics: dict[str, Any] | None = None
         if not overrun_or_invalid:
             demand = ctx.demand
             stats = ctx.stats
@@ -834,8 +834,7 @@ class DayPlanner:
             }
             if cfg.time_pruning:
                 pruned = len(self.floor.eligible(ctx.party)) - ctx.eligible_count
-                diagnostics["timePruning"]["prunedByTime"] = pruned
-                diagnostics["timePruning"]["pruned_by_time"] = pruned
+                diagnostics["timePruning"].update(prunedByTime=pruned, pruned_by_time=pruned)
         timing = {"totalMs": round(ctx.planner_ms, 2)}
         if ctx.planner_ms > 0:
             timing["plannerMs"] = round(ctx.planner_ms, 2)

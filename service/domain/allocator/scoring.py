@@ -120,7 +120,7 @@ class ScoredPlan:
     future_conflict_penalty: float = 0.0
 
     @property
-    def rank_key(self) -> tuple:
+    def rank_key(self) -> tuple[float, int, int, int, int, int, str]:
         s = self.shape
         return (self.score, self.slack, s.size, s.total_capacity, s.fragmentation, s.adjacency_cost, s.key)
 
