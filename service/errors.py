@@ -31,7 +31,7 @@ class ErrorDetail(BaseModel):
 
 class Problem(BaseModel):
     """Body of every error response: RFC 9457 members plus the shared extension members of the specs
-    (assign-tables.md §2.3): ``code`` to branch on, ``error``/``message`` for the original dashboard."""
+    (docs/assign-tables.md §2.3): ``code`` to branch on, ``error``/``message`` for the original dashboard."""
 
     type: str = Field(default="about:blank")
     title: str

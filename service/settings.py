@@ -106,7 +106,7 @@ class Settings(BaseSettings):
         description="Comma-separated static API keys accepted as service credentials on /internal/* routes.",
     )
 
-    # --- strategic config (strategic-config.md §3.1, §3.5, §6) ------------------------------------
+    # --- strategic config (docs/strategic-config.md §3.1, §3.4, §3.5) ------------------------------------
     selector_scarcity_weight: float | None = Field(
         default=None,
         ge=SCARCITY_RANGE[0],
@@ -147,7 +147,7 @@ class Settings(BaseSettings):
     )
     metrics_enabled: bool = Field(default=True, description="Expose GET /metrics (Prometheus text format).")
 
-    # --- allocator flags (docs/assign-tables.md §6) ------------------------------------------------
+    # --- allocator flags (docs/assign-tables.md §5) ------------------------------------------------
     allocator_merges_enabled: bool = _flag(
         "FEATURE_ALLOCATOR_MERGES_ENABLED", "Allow merged (multi-table) plans.",
         default=_ALLOCATOR_DEFAULTS.merges_enabled,

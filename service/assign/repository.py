@@ -1,15 +1,15 @@
 """Auto-assign persistence: load one restaurant-day as a ``DayInput``, serialise runs, commit plans.
 
-Every transaction sets the tenant context first (the runtime role is under tenant RLS, schema.md §4.2);
-every query also filters by restaurant explicitly (assign-tables.md §3 item 3).
+Every transaction sets the tenant context first (the runtime role is under tenant RLS, docs/assign-tables.md §3);
+every query also filters by restaurant explicitly (docs/assign-tables.md §3 item 3).
 
 - :func:`load_day` — one REPEATABLE READ transaction, so the day is read as one snapshot.
 - :func:`run_lock` — session-level ``pg_try_advisory_lock`` on a dedicated connection for the whole run;
   :class:`RunInProgress` at once when another run holds it (no waiting).
 - :func:`commit_batch` / :func:`commit_assignment` — a batch of planned bookings in one statement, or one
   booking, through revision 0007's functions; each booking is its own transaction or subtransaction: lock
-  the booking row, refuse if it already has another table set (assign-tables.md §8.5 [REC]), call
-  ``assign_tables_atomic_v2``; errors are classified by SQLSTATE (schema.md §3.1); a broken connection or
+  the booking row, refuse if it already has another table set (docs/assign-tables.md §8.5 [REC]), call
+  ``assign_tables_atomic_v2``; errors are classified by SQLSTATE (docs/assign-tables.md §8.3); a broken connection or
   a schema older than the code is re-raised for a 503.
 """
 
@@ -55,7 +55,7 @@ from service.repository.memberships import set_tenant_context
 
 log = logging.getLogger("capacity.assign_tables")
 
-# Feature-flag override keys honoured from the database (assign-tables.md §5) → AllocatorConfig field.
+# Feature-flag override keys honoured from the database (docs/assign-tables.md §5) → AllocatorConfig field.
 FLAG_OVERRIDES: Mapping[str, str] = {
     "adjacency.query.undirected": "adjacency_undirected",
     "planner.time_pruning.enabled": "time_pruning",
@@ -94,7 +94,7 @@ async def restaurant_timezone(session: AsyncSession, restaurant_id: uuid.UUID) -
 
 
 def today_in(timezone: str | None, now: datetime) -> date:
-    """"Today" in the restaurant's timezone (blank → Europe/London, never UTC: assign-tables.md §4)."""
+    """"Today" in the restaurant's timezone (blank → Europe/London, never UTC: docs/assign-tables.md §4)."""
     return now.astimezone(policy_zone(timezone)).date()
 
 
@@ -145,7 +145,7 @@ async def load_day(
     *,
     environment: str,
 ) -> tuple[DayInput, dict[str, bool]]:
-    """Read everything the planner needs for one restaurant-day (assign-tables.md §6, §7.1).
+    """Read everything the planner needs for one restaurant-day (docs/assign-tables.md §6, §7.1).
 
     Returns the day and the feature-flag overrides found (key → value). Call inside a fresh session;
     the caller commits/closes it before doing anything else with the pool."""
@@ -205,7 +205,7 @@ async def load_day(
         for b in booking_rows
     )
     # Every non-shadow table allocation and assignment row overlapping the day blocks its table, whatever
-    # the booking's status (assign-tables.md §12 item 7 [REC]).
+    # the booking's status (docs/assign-tables.md §12 item 7 [REC]).
     busy_rows = (await session.execute(text(
         """SELECT resource_id AS table_id, lower("window") AS s, upper("window") AS e, booking_id
              FROM allocations
@@ -324,7 +324,7 @@ class CommitOutcome:
 
 
 def classify(sqlstate: str | None, message: str) -> tuple[str, bool]:
-    """(skip code, retry with another table set?) per schema.md §3.1 / assign-tables.md §8.3 [REC]."""
+    """(skip code, retry with another table set?) per docs/assign-tables.md §8.3 [REC]."""
     if sqlstate == "P0001":
         if "capacity_exceeded_post_assignment" in message:
             return CAPACITY_EXCEEDED, False
@@ -442,9 +442,9 @@ def _outcome(rows: Sequence[Mapping[str, Any]]) -> CommitOutcome:
     tables = tuple(str(r["table_id"]) for r in rows if r["table_id"] is not None)
     if outcome == "assigned":
         return CommitOutcome(True, tables)
-    if outcome == "already_assigned":  # §8.5 [REC]: the identical set is a retry
+    if outcome == "already_assigned":  # docs/assign-tables.md §8.5 [REC]: the identical set is a retry
         return CommitOutcome(True, tables, already_assigned=True)
-    if outcome == "holds_other_tables":  # §8.5 [REC]: never a second table set
+    if outcome == "holds_other_tables":  # docs/assign-tables.md §8.5 [REC]: never a second table set
         return CommitOutcome(False, code=ASSIGNMENT_CONFLICT, message="booking already holds other tables")
     if outcome == "inactive":  # cancelled (or seated, …) since the day was read
         return CommitOutcome(False, code=ASSIGNMENT_VALIDATION, message=f"booking is {rows[0]['booking_status']}")

@@ -1,4 +1,4 @@
-"""``POST /api/ops/dashboard/assign-tables``: parse, authorise, run, return (docs/assign-tables.md §2, §4).
+"""``POST /api/ops/dashboard/assign-tables``: parse, authorise, run, return (docs/assign-tables.md §2, §3).
 
 Order of checks: authenticate (401, a dependency), validate the body (400), authorise (403, also for an
 unknown restaurant), then the run (``service.assign.service``), whose response model is returned as is.
@@ -108,7 +108,7 @@ def _parse(raw: bytes) -> AssignTablesRequest:
         try:
             date.fromisoformat(body.date)
         except ValueError:
-            # §2.1 [REC]: the shape alone let 2025-13-45 through in the original
+            # docs/assign-tables.md §2.1 [REC]: the shape alone let 2025-13-45 through in the original
             raise InvalidBody(
                 "date is not a calendar date", details=[ErrorDetail(field="date", reason="not a calendar date")]
             ) from None
@@ -140,7 +140,7 @@ async def assign_tables_for_day(
     role = await membership_role(session, user.user_id, rid)  # type: ignore[arg-type]
     if role not in MEMBER_ROLES:
         await session.commit()
-        raise Forbidden()  # also for a restaurant that does not exist (docs/assign-tables.md §4)
+        raise Forbidden()  # also for a restaurant that does not exist (docs/assign-tables.md §3)
     requested = date.fromisoformat(body.date) if body.date is not None else None
     service_date = await assignments.service_date(session, rid, requested)
     # hand the request connection back: the run takes its own (lock, load, resolver, commits)

@@ -1,6 +1,6 @@
 """Auto-assign a restaurant's day: the application service behind ``POST .../assign-tables``.
 
-:meth:`AssignmentService.run` is the whole run in one place (docs/assign-tables.md §3): take the
+:meth:`AssignmentService.run` is the whole run in one place (docs/assign-tables.md §1): take the
 (restaurant, date) lock (another run holding it → :class:`AssignmentRunInProgress` at once), read the day in
 one snapshot, resolve the strategic weights once, plan the day with the pure allocator
 (``service.domain.allocator``), commit the plan on parallel lanes in batches with per-booking retries on
@@ -48,9 +48,9 @@ from service.errors import (
 )
 from service.repository.database import is_sqlstate_error
 
-# plan attempts per booking: the planned set plus up to two alternatives (assign-tables.md §7.11 [REC])
+# plan attempts per booking: the planned set plus up to two alternatives (docs/assign-tables.md §7.11 [REC])
 MAX_COMMIT_ATTEMPTS = 3
-# The text the original used for an overlap reported by the commit (§7.12).
+# The text the original used for an overlap reported by the commit (docs/assign-tables.md §7.12).
 COMMIT_CONFLICT_REASON = "Auto assign skipped: Supabase reported an overlapping assignment"
 COMMIT_REASONS = {
     "ASSIGNMENT_CONFLICT": COMMIT_CONFLICT_REASON,
@@ -68,7 +68,7 @@ COMMIT_LANES = 3
 # 400-booking day commits in ~0.27 s instead of ~0.5 s; small batches keep the locks short (~30 ms).
 COMMIT_BATCH_SIZE = 16
 # Optimiser budget of the endpoint. The iteration cap is what normally stops the optimiser, so the same
-# input gives the same plan (§10 determinism); the clock is only a safety net for a very slow or overloaded
+# input gives the same plan (docs/assign-tables.md §10 determinism); the clock is only a safety net for a very slow or overloaded
 # machine (the plan is then still valid and reports budgetExhausted). An iteration costs more on a bigger
 # day (~0.5 ms at 400 bookings, ~4 ms at 2,000 on the development VM), so bigger days get fewer of them:
 # 600 × 400/n, i.e. 120 at 2,000 bookings (~0.5 s). Sized so a 400-booking day is planned and committed
@@ -177,19 +177,19 @@ class AssignmentService:
                 raise NotReady(
                     f"The database schema is older than this service needs: {exc.orig}; {repo.MIGRATE_HINT}"
                 ) from exc
-            # §6 [REC]: bookings/tables unreadable → 503 before the loop, never an empty 200
+            # docs/assign-tables.md §6 [REC]: bookings/tables unreadable → 503 before the loop, never an empty 200
             raise DatabaseUnavailable("Bookings or tables could not be read") from exc
         # the resolver takes its own connection; the load session is closed by now (pool deadlock lesson)
         provider = await ResolvedWeightsProvider.load(self.resolver, [rid])
         weights = provider.resolve(str(rid))
         config = repo.apply_flag_overrides(self.config, flags)
-        options = endpoint_planner_options(capture, len(day.bookings))
+        options = endpoint_planner_options(capture, len(day.bookings), now=self.clock())
         # CPU-bound (up to the planner's budget): keep the event loop free for other requests
         plan = await run_in_threadpool(plan_day, day, config, weights, options)
         return plan, day
 
 
-def endpoint_planner_options(capture_decisions: bool, bookings: int = 0) -> PlannerOptions:
+def endpoint_planner_options(capture_decisions: bool, bookings: int = 0, *, now: datetime | None = None) -> PlannerOptions:
     """The planner options of a run of ``bookings`` bookings (the benchmarks import this, so they measure
     what the endpoint does)."""
     size = max(1.0, bookings / ENDPOINT_BASE_BOOKINGS)
@@ -199,11 +199,12 @@ def endpoint_planner_options(capture_decisions: bool, bookings: int = 0) -> Plan
         time_budget_s=safety,
         total_budget_s=safety,
         max_iterations=round(ENDPOINT_MAX_ITERATIONS / size**ENDPOINT_ITERATION_EXPONENT),
+        now=now,
     )
 
 
 def _ordered_ids(day: DayInput, ids: tuple[str, ...]) -> list[str]:
-    """Plan order for a committed alternative: capacity ascending, then table number (§2.2)."""
+    """Plan order for a committed alternative: capacity ascending, then table number (docs/assign-tables.md §2.2)."""
     by_id = {t.id: t for t in day.tables}
     return sorted(ids, key=lambda t: (by_id[t].capacity, by_id[t].number) if t in by_id else (0, t))
 

@@ -33,14 +33,14 @@ from service.domain.weights import (
     finite_number,
 )
 
-# legacy_json_present (both shapes) reads fine: the numeric columns are authoritative (§3.5 item 1).
+# legacy_json_present (both shapes) reads fine: the numeric columns are authoritative (docs/strategic-config.md §3.5 item 1).
 READABLE_SCHEMA_STATES: frozenset[str] = frozenset({"ok", "legacy_json_present"})
 SCHEMA_DEGRADED_REASONS: tuple[str, ...] = ("table_missing", "columns_missing", "legacy_json_only")
 ALL_DEGRADED_REASONS: tuple[str, ...] = (*SCHEMA_DEGRADED_REASONS, "store_unavailable")
 
 
 def schema_state_from_columns(table_exists: bool, columns: set[str]) -> SchemaState:
-    """Classify the strategic_configs shape from its column names (§3.5 item 1)."""
+    """Classify the strategic_configs shape from its column names (docs/strategic-config.md §3.5 item 1)."""
     if not table_exists:
         return "table_missing"
     # same rule as the doctor's probe (service/schema/doctor.py strategic_config_state), so readiness and
@@ -153,7 +153,7 @@ def _effective(
     applied_multiplier: float | None = None
     if multiplier is not None:
         clamped = clamp(multiplier, DEMAND_MULTIPLIER_RANGE, 1.0)
-        # a non-positive multiplier is treated as 1, as the original treats demand-profile values (§5.4)
+        # a non-positive multiplier is treated as 1, as the original treats demand-profile values (docs/strategic-config.md §5.4)
         applied_multiplier = clamped if clamped > 0 else 1.0
     applied_penalty = (
         clamp(penalty, FUTURE_CONFLICT_PENALTY_RANGE, float(env.lookahead_penalty))
@@ -206,7 +206,7 @@ def resolve(
         restaurant_id=restaurant_id,
         source="db",
         scope=row.scope,
-        # the ops API shows stored values unclamped (§2.1); `effective` shows what is applied
+        # the ops API shows stored values unclamped (docs/strategic-config.md §2.1); `effective` shows what is applied
         weights=Weights(
             scarcity=stored_scarcity if stored_scarcity is not None else effective_scarcity,
             demand_multiplier=multiplier,
@@ -268,7 +268,7 @@ class FieldProblem:
 
 
 def _is_json_number(value: Any) -> bool:
-    # bools are ints in Python but not numbers in JSON; strings like "22" are refused (§2.2)
+    # bools are ints in Python but not numbers in JSON; strings like "22" are refused (docs/strategic-config.md §2.2)
     # (a 310-digit integer overflows float(): not finite either)
     return isinstance(value, (int, float)) and finite_number(value) is not None
 
@@ -315,7 +315,7 @@ def validate_weights(weights: Any) -> tuple[WeightsInput | None, list[FieldProbl
     )
 
 
-# --- the allocator's view (service/domain/strategic.py) ----------------------------------------------
+# --- the allocator's view (service/domain/weights.py) ----------------------------------------------
 
 
 def to_strategic_weights(resolved: ResolvedConfig) -> StrategicWeights:
@@ -341,7 +341,7 @@ def to_strategic_weights(resolved: ResolvedConfig) -> StrategicWeights:
 
 class ResolvedWeightsProvider:
     """``StrategicWeightsProvider`` over snapshots resolved before the run: the allocator's provider is
-    synchronous and must use one snapshot for every booking of a run (§3.6), so the caller resolves
+    synchronous and must use one snapshot for every booking of a run (docs/strategic-config.md §3.6), so the caller resolves
     asynchronously first (``await ResolvedWeightsProvider.load(resolver, ids)``) and hands this over."""
 
     def __init__(self, snapshots: dict[str, StrategicWeights]) -> None:

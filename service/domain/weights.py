@@ -6,7 +6,7 @@ the rounding to the column scales), the OpenAPI body schema, and the test that r
 database's CHECK constraints and column types and proves they agree (``tests/app/test_weights_schema.py``).
 The migrations themselves are frozen, so they cannot import this; the test is what keeps them equal.
 
-The allocator consumes one :class:`StrategicWeights` snapshot per run (docs/strategic-config.md §4.4).
+The allocator consumes one :class:`StrategicWeights` snapshot per run (docs/strategic-config.md §3.6).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-# --- defaults (docs/strategic-config.md §4.1) --------------------------------------------------------
+# --- defaults (docs/strategic-config.md §3.1) --------------------------------------------------------
 DEFAULT_SCARCITY = 22
 DEFAULT_LOOKAHEAD_PENALTY = 500
 
@@ -116,7 +116,7 @@ class StrategicWeights:
 
     @property
     def effective_demand_override(self) -> float | None:
-        """The override as the demand factor uses it: ≤ 0 counts as 1 (docs/strategic-config.md §4.3)."""
+        """The override as the demand factor uses it: ≤ 0 counts as 1 (docs/strategic-config.md §5.4)."""
         if self.demand_multiplier_override is None:
             return None
         return self.demand_multiplier_override if self.demand_multiplier_override > 0 else 1.0

@@ -1,4 +1,4 @@
-"""Cross-replica cache invalidation: LISTEN on ``strategic_config_changed`` (docs/strategic-config.md §5).
+"""Cross-replica cache invalidation: LISTEN on ``strategic_config_changed`` (docs/strategic-config.md §3.4).
 
 Every write sends ``NOTIFY strategic_config_changed '<restaurant id>'`` in its transaction; each replica
 listens on one dedicated asyncpg connection and reconnects with backoff. After any (re)connect the whole

@@ -1,4 +1,4 @@
-"""Prometheus series of the strategic-config cache and resolver (docs/strategic-config.md §6)."""
+"""Prometheus series of the strategic-config cache and resolver (docs/strategic-config.md §3.4)."""
 
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ _PROBE_SQL = text(
     """
 )
 
-# Whole-row selection (§3.6 step 1): the restaurant's row, else the single global row.
+# Whole-row selection (docs/strategic-config.md §3.6 step 1): the restaurant's row, else the single global row.
 _READ_SQL = text(
     """
     SELECT (SELECT true FROM restaurants WHERE id = :rid) AS restaurant_exists,

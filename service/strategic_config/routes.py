@@ -1,4 +1,4 @@
-"""Strategic config HTTP APIs (strategic-config.md §2, §6) and the Prometheus endpoint.
+"""Strategic config HTTP APIs (docs/strategic-config.md §2, §6) and the Prometheus endpoint.
 
 - Ops dashboard: ``GET|POST|PUT /api/ops/settings/strategic-config`` — user JWT; any member reads,
   owner/manager writes; a non-member or unknown restaurant is 403 (existence is not leaked).
@@ -269,7 +269,7 @@ async def put_strategic_config(
     service: ConfigServiceDep,
     if_match: Annotated[str | None, Header()] = None,
 ) -> StrategicConfigBody:
-    """Alias of POST with identical semantics (strategic-config.md §2.5)."""
+    """Alias of POST with identical semantics (docs/strategic-config.md §2.5)."""
     return await _write(request, response, user, session, service, if_match)
 
 

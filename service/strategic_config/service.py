@@ -66,8 +66,8 @@ def _is_outage(exc: BaseException) -> bool:
 
 
 class StrategicConfigService:
-    """The single resolver (strategic-config.md §3.6) behind the ops API, the internal API and the
-    allocator (``StrategicConfigResolver`` protocol in service/domain/strategic_config.py)."""
+    """The single resolver (docs/strategic-config.md §3.6) behind the ops API, the internal API and the
+    allocator (``StrategicConfigResolver`` protocol in service/domain/config_resolution.py)."""
 
     def __init__(
         self,

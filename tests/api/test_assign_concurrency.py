@@ -1,4 +1,4 @@
-"""Concurrency and outages of POST /api/ops/dashboard/assign-tables (assign-tables.md §8.5, case 45): two
+"""Concurrency and outages of POST /api/ops/dashboard/assign-tables (docs/assign-tables.md §8.5, case 45): two
 runs for one restaurant-day never double-book a table nor give a booking two table sets — with the run
 lock (two replicas), and without it (the commit transaction and the database constraints are the last
 line of defence: conflicts become skips, never a 500). A database outage is 503 with Retry-After."""
@@ -140,7 +140,7 @@ async def test_database_outage_during_the_run_is_503(busy: AssignWorld) -> None:
 
 
 def test_unknown_sqlstates_are_repository_errors() -> None:
-    """Case 44 classification table (schema.md §3.1)."""
+    """Case 44 classification table (docs/assign-tables.md §8.3)."""
     assert repo.classify("23P01", "") == ("ASSIGNMENT_CONFLICT", True)
     assert repo.classify("23505", "") == ("ASSIGNMENT_CONFLICT", True)
     assert repo.classify("P0001", "allocations_no_overlap") == ("ASSIGNMENT_CONFLICT", True)
@@ -155,7 +155,7 @@ def test_unknown_sqlstates_are_repository_errors() -> None:
 async def test_connection_lost_mid_run_is_503_and_earlier_commits_stay(
     busy: AssignWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """§8.3: a lost connection ends the run with 503; bookings committed before it stay committed (the
+    """docs/assign-tables.md §8.3: a lost connection ends the run with 503; bookings committed before it stay committed (the
     commits run on parallel lanes, so "before" is whatever reported ok, on any lane)."""
     real = repo.commit_batch
     calls = 0

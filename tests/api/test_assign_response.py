@@ -1,4 +1,4 @@
-"""The §2.2 response body built from a plan and its commit outcomes (no database: plain data in)."""
+"""The docs/assign-tables.md §2.2 response body built from a plan and its commit outcomes (no database: plain data in)."""
 
 from __future__ import annotations
 

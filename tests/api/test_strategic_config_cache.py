@@ -1,4 +1,4 @@
-"""Cache and cross-replica invalidation (issue 4 item 4; strategic-config.md §3.6, case 16)."""
+"""Cache and cross-replica invalidation (issue 4 item 4; docs/strategic-config.md §3.6, case 16)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""strategic-config.md §3.5 / §7.3: degraded schema states are visible, never silent; §7.4 case 26."""
+"""docs/strategic-config.md §3.5 / §7.3: degraded schema states are visible, never silent; docs/strategic-config.md §7.4 case 26."""
 
 from __future__ import annotations
 

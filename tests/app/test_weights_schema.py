@@ -1,7 +1,7 @@
 """The strategic weights are defined once (service/domain/weights.py); the frozen migrations cannot import
 that module, so this test proves the migrated head database agrees with it: column types (precision and
 scale), NOT NULL, the scarcity default, and the range CHECKs at and just beyond each bound — plus the
-back-fill rules of migration 0005 (docs/strategic-config.md §3)."""
+back-fill rules of migration 0005 (docs/strategic-config.md §4.4, §4.5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Strategic weight normalisation (docs/strategic-config.md §4). FEATURE_* parsing: tests/app/test_settings.py."""
+"""Strategic weight normalisation (docs/strategic-config.md §3.6). FEATURE_* parsing: tests/app/test_settings.py."""
 
 from __future__ import annotations
 

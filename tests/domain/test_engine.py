@@ -1,4 +1,4 @@
-"""End-to-end allocator behaviour without a database: acceptance cases 1–12, 31, 48 and §12 edges."""
+"""End-to-end allocator behaviour without a database: acceptance cases 1–12, 31, 48 and docs/assign-tables.md §12 edges."""
 
 from __future__ import annotations
 
@@ -202,7 +202,7 @@ def test_case12_all_plans_held():
     assert skip.reason == "Conflicts with existing holds on tables t-H1"
     assert skip.reason_code == "CONFLICTS_EXISTING"
     assert decision(plan, "b")["rejectionClassification"] == "strategic"
-    # Expired holds and the booking's own hold do not block (§12.9, §7.4 [REC]).
+    # Expired holds and the booking's own hold do not block (docs/assign-tables.md §12, §7.4 [REC]).
     expired = make_day([table("H1", 4)], [booking("b", "19:00", 4)], holds=(hold,), now=at("23:30"))
     assert assigned_map(run(expired)) == {"b": ["t-H1"]}
     own = Hold("h2", ("t-H1",), at("19:00"), at("20:30"), expires_at=at("23:00"), booking_id="b")

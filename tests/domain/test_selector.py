@@ -1,4 +1,4 @@
-"""Candidate search and scoring: acceptance cases 13–30, adjacency modes, kMax, mobility (§7.5–7.10)."""
+"""Candidate search and scoring: acceptance cases 13–30, adjacency modes, kMax, mobility (docs/assign-tables.md §7.5–7.10)."""
 
 from __future__ import annotations
 

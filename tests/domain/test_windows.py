@@ -1,4 +1,4 @@
-"""Booking windows: service periods, turn bands, buffers, overrun policies, stored end (§7.3, §11.1)."""
+"""Booking windows: service periods, turn bands, buffers, overrun policies, stored end (docs/assign-tables.md §7.3, §11.1)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Allocator inputs: plain frozen dataclasses, filled by the repository layer (or by tests).
 
-Defaults are the original's values (assign-tables.md §5, §7.3) unless a field says otherwise.
+Defaults are the original's values (docs/assign-tables.md §5, §7.3) unless a field says otherwise.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class Booking:
     status: str = "pending_allocation"
     # Tables already assigned when the run starts; such bookings are never re-planned.
     assigned_table_ids: tuple[str, ...] = ()
-    # Stored assignment window of those tables, preferred over a recomputed one (§7.4 [REC]).
+    # Stored assignment window of those tables, preferred over a recomputed one (docs/assign-tables.md §7.4 [REC]).
     assigned_start_at: datetime | None = None
     assigned_end_at: datetime | None = None
 
@@ -154,7 +154,7 @@ class Hold:
 
 @dataclass(frozen=True, slots=True)
 class DemandProfile:
-    """A `demand_profiles` row (only weekday, service and multiplier are matched, §7.8.3)."""
+    """A `demand_profiles` row (only weekday, service and multiplier are matched, docs/assign-tables.md §7.8.3)."""
 
     day_of_week: int
     service_window: str
@@ -182,7 +182,7 @@ SHIPPED_DEMAND_RULES: tuple[DemandRule, ...] = (
 )
 
 
-# Accepted ranges of the numeric flags (FEATURE_* variables, docs/assign-tables.md §6): Settings validates
+# Accepted ranges of the numeric flags (FEATURE_* variables, docs/assign-tables.md §5): Settings validates
 # against these at start-up, so an AllocatorConfig built from Settings is always inside them.
 K_MAX_RANGE = (1, 5)
 ADJACENCY_MIN_PARTY_SIZE_RANGE = (1, 20)
@@ -193,7 +193,7 @@ LOOKAHEAD_WINDOW_MINUTES_RANGE = (5, 480)
 
 @dataclass(frozen=True, slots=True)
 class AllocatorConfig:
-    """Feature flags and limits (docs/assign-tables.md §6). Built from ``Settings`` (the FEATURE_* variables)
+    """Feature flags and limits (docs/assign-tables.md §5). Built from ``Settings`` (the FEATURE_* variables)
     by create_app; the defaults here are the ones an unset variable gets."""
 
     combination_planner: bool = True

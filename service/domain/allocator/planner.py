@@ -1,7 +1,7 @@
-"""Day planner: the spec's greedy engine (assign-tables.md §7), then a day-level optimiser.
+"""Day planner: the spec's greedy engine (docs/assign-tables.md §7), then a day-level optimiser.
 
 Stage 1 — greedy: bookings in start order, each gets its best-ranked conflict-free plan (with the
-lookahead penalty of §7.9); what it seats immediately blocks later bookings. This is the original's
+lookahead penalty of docs/assign-tables.md §7.9); what it seats immediately blocks later bookings. This is the original's
 behaviour and the guaranteed fallback.
 
 Stage 2 — optimiser ("lns", see optimiser.py): large-neighbourhood search over the whole day that
@@ -19,7 +19,7 @@ import bisect
 import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from datetime import datetime, time
 from typing import Any
 
 from service.domain.weights import StrategicWeights
@@ -84,7 +84,7 @@ class _Ctx:
     considered: list[ScoredPlan] = field(default_factory=list)
     lookahead: dict[str, Any] | None = None
     planner_ms: float = 0.0
-    # lookahead cache when this booking is someone's future booking (§7.9)
+    # lookahead cache when this booking is someone's future booking (docs/assign-tables.md §7.9)
     lookahead_shapes: list[int] | None = None
     lookahead_combinations: bool = False
     witnesses: list[int] = field(default_factory=list)
@@ -102,11 +102,11 @@ class PlannerOptions:
     # Optional cap on the whole plan() call: the optimiser gets what greedy left of it (and at
     # most time_budget_s); greedy itself always runs to the end.
     total_budget_s: float | None = None
-    # Deterministic cap: when it binds before the clock, the same input gives the same plan (§10).
+    # Deterministic cap: when it binds before the clock, the same input gives the same plan (docs/assign-tables.md §10).
     max_iterations: int = 600
     seed: int = 0
     capture_decisions: bool = True
-    now: datetime | None = None  # decision timestamps; None = wall clock
+    now: datetime | None = None  # decision timestamps; None = DayInput.now (none at all without either)
 
 
 class DayPlanner:
@@ -189,7 +189,7 @@ class DayPlanner:
         for static in statics:
             for c in self._overlapping(static.start, static.end):
                 if static.owner is not None and static.owner == c.booking.id:
-                    continue  # a booking's own hold or rows never block it (§7.4 [REC])
+                    continue  # a booking's own hold or rows never block it (docs/assign-tables.md §7.4 [REC])
                 c.static_busy |= 1 << static.table
                 c.static_hits.append(static)
 
@@ -197,7 +197,7 @@ class DayPlanner:
         if booking.assigned_start_at is not None and booking.assigned_end_at is not None:
             start, end = booking.assigned_start_at, booking.assigned_end_at
         else:
-            # Recomputed without the overrun check: another booking's overrun must not abort (§7.4).
+            # Recomputed without the overrun check: another booking's overrun must not abort (docs/assign-tables.md §7.4).
             result = compute_window(booking, self.day.policy, check_overrun=False)
             if isinstance(result, WindowError):
                 return []
@@ -230,7 +230,7 @@ class DayPlanner:
         return cached
 
     def _pruned_plans(self, ctx: _Ctx, combinations: bool, busy: int, d: float) -> list[ScoredPlan]:
-        """Time pruning on: only time-free tables are candidates, scarcity counts only them (§7.5)."""
+        """Time pruning on: only time-free tables are candidates, scarcity counts only them (docs/assign-tables.md §7.5)."""
         floor = self.floor
         free = [i for i in floor.eligible(ctx.party) if not busy >> i & 1]
         ctx.eligible_count = len(free)
@@ -269,10 +269,10 @@ class DayPlanner:
         ctx.combinations = cfg.combination_planner
         plans = get(ctx.combinations)
         if not plans and not cfg.combination_planner and cfg.merges_enabled:
-            ctx.combinations = True  # second pass: merges when no single table fits (§7.7)
+            ctx.combinations = True  # second pass: merges when no single table fits (docs/assign-tables.md §7.7)
             plans = get(True)
         if not plans and cfg.time_pruning:
-            # [REC] §7.5: fitting tables that are all busy are a conflict, not "no suitable tables".
+            # [REC] docs/assign-tables.md §7.5: fitting tables that are all busy are a conflict, not "no suitable tables".
             plans = self._ranked_plans(ctx.party, ctx.combinations, ctx.require_adjacency, d)
         ctx.plans = plans
         ctx.stats = self.floor.plans(ctx.party, ctx.combinations, ctx.require_adjacency).stats
@@ -328,7 +328,7 @@ class DayPlanner:
             self.dyn[other.pos] |= mask
 
     def _lookahead(self, ctx: _Ctx, plans: list[ScoredPlan]) -> list[ScoredPlan]:
-        """§7.9: penalise plans that leave an overlapping future booking without any plan.
+        """docs/assign-tables.md §7.9: penalise plans that leave an overlapping future booking without any plan.
 
         A future booking with `need` pairwise-disjoint free plans (need = largest evaluated plan
         size + 1) cannot be stranded by any evaluated plan, so it is skipped; those witnesses are
@@ -352,7 +352,7 @@ class DayPlanner:
             if len(f.witnesses) >= need and not busy_f & f.witness_tables:
                 continue  # enough disjoint free plans: no plan of ctx can strand f
             if f.lookahead_shapes is None or f.lookahead_combinations != ctx.combinations:
-                require = self.floor.require_adjacency(f.party, ignore_edges=True)  # [ORIG] quirk, §7.9
+                require = self.floor.require_adjacency(f.party, ignore_edges=True)  # [ORIG] quirk, docs/assign-tables.md §7.9
                 f.lookahead_shapes = [
                     q.mask for q in self.floor.plans(f.party, ctx.combinations, require).plans
                 ]
@@ -586,7 +586,9 @@ class DayPlanner:
         fallbacks: list[ServiceFallback] = []
         decisions: list[dict[str, Any]] | None = [] if self.options.capture_decisions else None
         self._index_final()
-        stamp = iso_utc(self.options.now or datetime.now(UTC))
+        # the domain reads no clock of its own: the caller's "now", else the day's (read with the data)
+        moment = self.options.now or self.day.now
+        stamp = iso_utc(moment) if moment is not None else None
         for ctx in self.ctx:
             window = ctx.window
             used = window.used_fallback if window else bool(ctx.error and ctx.error.used_fallback)
@@ -651,7 +653,7 @@ class DayPlanner:
             return rejection_classification(reason, 0, 0, 0)
         return rejection_classification(reason, best.slack_penalty, best.scarcity_penalty, best.future_conflict_penalty)
 
-    # decision objects (§9.1) --------------------------------------------------------------------
+    # decision objects (docs/assign-tables.md §9.1) --------------------------------------------------------------------
     def _summary(self, plan: ScoredPlan) -> dict[str, Any]:
         shape = plan.shape
         return {
@@ -695,7 +697,7 @@ class DayPlanner:
         }
 
     def _capped_candidates(self, plans: list[ScoredPlan]) -> tuple[list[ScoredPlan], int, int]:
-        """Apply the §7.7 output limits: per-slack bucket for combinations, evaluation cap, list cap."""
+        """Apply the docs/assign-tables.md §7.7 output limits: per-slack bucket for combinations, evaluation cap, list cap."""
         cfg = self.config
         per_slack: dict[int, int] = {}
         out: list[ScoredPlan] = []
@@ -719,7 +721,7 @@ class DayPlanner:
         skip: PlannedSkip | None,
         best: ScoredPlan | None,
         planner: str,
-        stamp: str,
+        stamp: str | None,
     ) -> dict[str, Any]:
         cfg = self.config
         window = ctx.window

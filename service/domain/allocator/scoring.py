@@ -1,6 +1,6 @@
-"""Plan scoring (assign-tables.md §7.8) and the demand multiplier (§7.8.3), lower score is better.
+"""Plan scoring (docs/assign-tables.md §7.8) and the demand multiplier (docs/assign-tables.md §7.8.3), lower score is better.
 
-All three strategic weights are used (strategic-config.md §5.4 Option B): the scarcity weight `s`,
+All three strategic weights are used (docs/strategic-config.md §5.4 Option B): the scarcity weight `s`,
 the demand-multiplier override (replaces `d`) and the future-conflict penalty (replaces the
 lookahead weight, see planner).
 """
