@@ -323,13 +323,29 @@ class CommitOutcome:
     already_assigned: bool = False  # the booking held exactly this set before (a retried run)
 
 
+# SQLSTATE P0001 (raise_exception) carries no class of its own: the commit functions raise it with a fixed
+# condition name as the whole message text (the only field commit_planned_assignments hands back per
+# booking). Matched whole (or by the fixed start of a message with an id in it), never searched for.
+P0001_CONDITIONS: Mapping[str, tuple[str, bool]] = {
+    "capacity_exceeded_post_assignment": (CAPACITY_EXCEEDED, False),
+    "allocations_no_overlap": (ASSIGNMENT_CONFLICT, True),
+}
+P0001_PREFIXES: tuple[tuple[str, tuple[str, bool]], ...] = (
+    ("Hold conflict prevents assignment", (ASSIGNMENT_CONFLICT, True)),
+    # the platform's original function, still live on a database adopted but not yet migrated
+    ("assign_tables_atomic_v2 assignment overlap for table", (ASSIGNMENT_CONFLICT, True)),
+)
+
+
 def classify(sqlstate: str | None, message: str) -> tuple[str, bool]:
-    """(skip code, retry with another table set?) per docs/assign-tables.md §8.3 [REC]."""
+    """(skip code, retry with another table set?): docs/assign-tables.md §8.3 [REC]."""
     if sqlstate == "P0001":
-        if "capacity_exceeded_post_assignment" in message:
-            return CAPACITY_EXCEEDED, False
-        if any(k in message for k in ("allocations_no_overlap", "Hold conflict", "assignment overlap")):
-            return ASSIGNMENT_CONFLICT, True
+        condition = message.strip()
+        if condition in P0001_CONDITIONS:
+            return P0001_CONDITIONS[condition]
+        for prefix, outcome in P0001_PREFIXES:
+            if condition.startswith(prefix):
+                return outcome
         return ASSIGNMENT_REPOSITORY_ERROR, False
     if sqlstate in _CONFLICT_STATES:
         return ASSIGNMENT_CONFLICT, True
