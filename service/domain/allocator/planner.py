@@ -135,6 +135,25 @@ class DayPlanner:
         self.penalty_source = (
             "strategic_override" if self.weights.future_conflict_penalty is not None else "env"
         )
+        # Everything plan() works on is built here, so no method depends on another having run first.
+        # The clock starts now: the whole-plan budget and setupMs include this set-up, as plan_day
+        # constructs and plans in one go.
+        self._started = clock()
+        self.ctx, self.statics = self._contexts()
+        windowed = sorted((c for c in self.ctx if c.window is not None), key=lambda c: (c.start, c.pos))
+        self.by_start = windowed
+        self.starts = [c.start for c in windowed]
+        self.max_len = max((c.end - c.start for c in windowed), default=0.0)
+        self._block_static_intervals()
+        n = len(self.ctx)
+        self.dyn = [0] * n  # per booking: tables the plan's earlier choices block in its window
+        self.plan_of: list[ScoredPlan | None] = [None] * n
+        self.stage_of: list[str] = ["greedy"] * n
+        # the final plan's occupancy, filled by _index_final once the plan is fixed
+        self._occupants: list[list[int]] = [[] for _ in self.floor.tables]
+        self._final_busy: dict[int, int] = {}
+        self._planned = False
+        self._setup_done = clock()
 
     # ------------------------------------------------------------------------------------------
     # setup
@@ -146,25 +165,26 @@ class DayPlanner:
 
         return sorted(bookings, key=key)
 
-    def _setup(self) -> None:
+    def _contexts(self) -> tuple[list[_Ctx], list[_Static]]:
+        """One context per booking to plan, in processing order, and the intervals nothing can move."""
         cfg = self.config
         day = self.day
         active = [b for b in day.bookings if b.status in ACTIVE_BOOKING_STATUSES]
         ordered = self._order(active)
-        self.ctx: list[_Ctx] = []
+        contexts: list[_Ctx] = []
         statics: list[_Static] = []
         for booking in ordered:
             if booking.already_assigned:
                 statics.extend(self._assigned_intervals(booking))
                 continue
-            ctx = _Ctx(len(self.ctx), booking)
+            ctx = _Ctx(len(contexts), booking)
             result = compute_window(booking, day.policy, fail_hard=cfg.service_fail_hard)
             if isinstance(result, WindowError):
                 ctx.error = result
             else:
                 ctx.window = result
                 ctx.start, ctx.end = _epoch(result.block_start), _epoch(result.block_end)
-            self.ctx.append(ctx)
+            contexts.append(ctx)
         index = self.floor.index
         for iv in day.busy:
             t = index.get(iv.table_id)
@@ -180,13 +200,11 @@ class DayPlanner:
                         statics.append(
                             _Static(t, _epoch(hold.start_at), _epoch(hold.end_at), "hold", hold.booking_id)
                         )
-        self.statics = statics
+        return contexts, statics
 
-        windowed = sorted((c for c in self.ctx if c.window is not None), key=lambda c: (c.start, c.pos))
-        self.by_start = windowed
-        self.starts = [c.start for c in windowed]
-        self.max_len = max((c.end - c.start for c in windowed), default=0.0)
-        for static in statics:
+    def _block_static_intervals(self) -> None:
+        """Mark each booking's tables that an immovable interval blocks in its window."""
+        for static in self.statics:
             for c in self._overlapping(static.start, static.end):
                 if static.owner is not None and static.owner == c.booking.id:
                     continue  # a booking's own hold or rows never block it (docs/assign-tables.md §7.4 [REC])
@@ -282,10 +300,6 @@ class DayPlanner:
     # ------------------------------------------------------------------------------------------
     def _greedy(self) -> None:
         cfg = self.config
-        n = len(self.ctx)
-        self.dyn = [0] * n
-        self.plan_of: list[ScoredPlan | None] = [None] * n
-        self.stage_of: list[str] = ["greedy"] * n
         lookahead_on = cfg.lookahead_enabled
         evaluate = max(1, cfg.lookahead_max_plans)
         for ctx in self.ctx:
@@ -478,9 +492,10 @@ class DayPlanner:
         return Objective(seated, covers, score)
 
     def plan(self) -> DayPlan:
-        t0 = self._started = self.clock()
-        self._setup()
-        t_setup = self.clock()
+        if self._planned:
+            raise RuntimeError("a DayPlanner plans once; build a new one for another plan")
+        self._planned = True
+        t0, t_setup = self._started, self._setup_done
         self._greedy()
         t_greedy = self.clock()
         greedy_obj = self._objective()
@@ -517,8 +532,8 @@ class DayPlanner:
 
     def _index_final(self) -> None:
         """Per table, the bookings seated on it in the final plan (a handful per table per day)."""
-        self._occupants: list[list[int]] = [[] for _ in self.floor.tables]
-        self._final_busy: dict[int, int] = {}
+        self._occupants = [[] for _ in self.floor.tables]
+        self._final_busy = {}
         for pos, plan in enumerate(self.plan_of):
             if plan is not None:
                 for t in plan.shape.indices:
