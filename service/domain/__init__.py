@@ -7,5 +7,6 @@ it is not given). Checked by mypy in strict mode.
 - ``allocator``: the table allocator (docs/assign-tables.md §7). Entry point
   ``allocator.planner.plan_day(DayInput, AllocatorConfig, StrategicWeights, PlannerOptions) -> DayPlan``;
   inputs in ``allocator.model``, windows in ``windows``, candidate search in ``floor``, scoring in
-  ``scoring``, the day-level optimiser in ``optimiser``, the output types in ``day_plan``.
+  ``scoring``, the day-level optimiser in ``optimiser``, the output types in ``day_plan``, the decision trace
+  in ``trace``.
 """

@@ -6,9 +6,12 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .windows import iso_utc
+
+if TYPE_CHECKING:
+    from .trace import DayEvaluation
 
 NO_SUITABLE_TABLES_REASON = (
     "No suitable tables available (No tables meet the capacity requirements for this party size.)"
@@ -108,6 +111,8 @@ class DayPlan:
     greedy: Objective
     final: Objective
     optimiser: dict[str, Any] = field(default_factory=dict)
+    # what the decision trace is built from (service/domain/allocator/trace.py); None unless captured
+    evaluation: DayEvaluation | None = None
 
 
 # rejectionClassification (docs/assign-tables.md §7.12): "strategic" when the reason names a strategic cause or the best plan

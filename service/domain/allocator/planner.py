@@ -38,12 +38,12 @@ from .day_plan import (
     ServiceFallback,
     idempotency_key,
     rejection_classification,
-    sanitise,
 )
 from .floor import Floor
-from .model import ACTIVE_BOOKING_STATUSES, AllocatorConfig, Booking, DayInput
+from .model import ACTIVE_BOOKING_STATUSES, AllocatorConfig, Booking, DayInput, Table
 from .optimiser import PackingBooking, optimise
 from .scoring import DemandResult, ScoredPlan, demand_multiplier, rank, score_plan
+from .trace import BookingEvaluation, DayEvaluation, decision_trace
 from .windows import BookingWindow, WindowError, compute_window, iso_utc, policy_zone
 
 
@@ -599,11 +599,8 @@ class DayPlanner:
         assigned: list[PlannedAssignment] = []
         skipped: list[PlannedSkip] = []
         fallbacks: list[ServiceFallback] = []
-        decisions: list[dict[str, Any]] | None = [] if self.options.capture_decisions else None
+        evaluations: list[BookingEvaluation] | None = [] if self.options.capture_decisions else None
         self._index_final()
-        # the domain reads no clock of its own: the caller's "now", else the day's (read with the data)
-        moment = self.options.now or self.day.now
-        stamp = iso_utc(moment) if moment is not None else None
         for ctx in self.ctx:
             window = ctx.window
             used = window.used_fallback if window else bool(ctx.error and ctx.error.used_fallback)
@@ -645,8 +642,24 @@ class DayPlanner:
                 )
             if skip is not None:
                 skipped.append(skip)
-            if decisions is not None:
-                decisions.append(sanitise(self._decision(ctx, plan, skip, best, planner, stamp)))
+            if evaluations is not None:
+                evaluations.append(self._evaluation(ctx, plan, skip, best))
+        evaluation = None
+        if evaluations is not None:
+            # the domain reads no clock of its own: the caller's "now", else the day's (read with the data)
+            moment = self.options.now or self.day.now
+            evaluation = DayEvaluation(
+                restaurant_id=day.restaurant_id,
+                planner=planner,
+                stamp=iso_utc(moment) if moment is not None else None,
+                config=self.config,
+                adjacency_mode=self.mode,
+                weights=self.weights,
+                penalty_weight=self.penalty_weight,
+                penalty_source=self.penalty_source,
+                tables=tuple(self.floor.tables),
+                bookings=evaluations,
+            )
         return DayPlan(
             restaurant_id=day.restaurant_id,
             service_date=day.service_date,
@@ -655,7 +668,8 @@ class DayPlanner:
             assigned=assigned,
             skipped=skipped,
             service_fallbacks=fallbacks,
-            decisions=decisions,
+            decisions=decision_trace(evaluation) if evaluation is not None else None,
+            evaluation=evaluation,
             timings={},
             greedy=greedy,
             final=final,
@@ -668,79 +682,8 @@ class DayPlanner:
             return rejection_classification(reason, 0, 0, 0)
         return rejection_classification(reason, best.slack_penalty, best.scarcity_penalty, best.future_conflict_penalty)
 
-    # decision objects (docs/assign-tables.md §9.1) --------------------------------------------------------------------
-    def _summary(self, plan: ScoredPlan) -> dict[str, Any]:
-        shape = plan.shape
-        return {
-            "tableIds": [self.floor.tables[i].id for i in shape.indices],
-            "tableNumbers": [self.floor.tables[i].number for i in shape.indices],
-            "totalCapacity": shape.total_capacity,
-            "tableCount": shape.size,
-            "slack": plan.slack,
-            "score": round(plan.score, 4),
-            "adjacencyStatus": shape.adjacency_status,
-            "scoreBreakdown": plan.breakdown(),
-        }
-
-    @staticmethod
-    def _penalties(plan: ScoredPlan | None) -> dict[str, Any] | None:
-        if plan is None:
-            return None
-        parts = {
-            "slack": plan.slack_penalty,
-            "scarcity": plan.scarcity_penalty,
-            "future_conflict": plan.future_conflict_penalty,
-        }
-        top = max(parts, key=lambda k: parts[k])
-        return {
-            "dominant": top if parts[top] > 0 else "unknown",
-            "slack": round(plan.slack_penalty, 4),
-            "scarcity": round(plan.scarcity_penalty, 4),
-            "futureConflict": round(plan.future_conflict_penalty, 4),
-        }
-
-    def _flags(self) -> dict[str, bool]:
-        cfg = self.config
-        return {
-            "selectorScoring": True,
-            "opsMetrics": False,
-            "plannerTimePruning": cfg.time_pruning,
-            "adjacencyUndirected": cfg.adjacency_undirected,
-            "holdsStrictConflicts": cfg.holds_strict_conflicts,
-            "allocatorFailHard": cfg.service_fail_hard,
-            "selectorLookahead": cfg.lookahead_enabled,
-        }
-
-    def _capped_candidates(self, plans: list[ScoredPlan]) -> tuple[list[ScoredPlan], int, int]:
-        """Apply the docs/assign-tables.md §7.7 output limits: per-slack bucket for combinations, evaluation cap, list cap."""
-        cfg = self.config
-        per_slack: dict[int, int] = {}
-        out: list[ScoredPlan] = []
-        bucket = limit = 0
-        for p in plans:
-            if p.shape.size > 1:
-                if per_slack.get(p.slack, 0) >= cfg.max_plans_per_slack:
-                    bucket += 1
-                    continue
-                per_slack[p.slack] = per_slack.get(p.slack, 0) + 1
-            if len(out) >= min(cfg.decision_candidate_limit, cfg.max_combination_evaluations):
-                limit += 1
-                continue
-            out.append(p)
-        return out, bucket, limit
-
-    def _decision(
-        self,
-        ctx: _Ctx,
-        plan: ScoredPlan | None,
-        skip: PlannedSkip | None,
-        best: ScoredPlan | None,
-        planner: str,
-        stamp: str | None,
-    ) -> dict[str, Any]:
-        cfg = self.config
-        window = ctx.window
-        overrun_or_invalid = ctx.error is not None
+    def _evaluation(self, ctx: _Ctx, plan: ScoredPlan | None, skip: PlannedSkip | None, best: ScoredPlan | None) -> BookingEvaluation:
+        """What the decision trace needs of one booking, read from the planner's state once the plan is fixed."""
         if plan is not None and self.stage_of[ctx.pos] == "greedy":
             shown = ctx.considered  # conflict-free when greedy decided, lookahead penalties included
         elif plan is not None:
@@ -751,136 +694,32 @@ class DayPlanner:
             shown = ctx.plans
         else:
             shown = []
-        candidates, bucket_skips, limit_skips = self._capped_candidates(shown)
-        summaries = [self._summary(p) for p in candidates]
-        snapshot = None
+        eligible = self.floor.eligible(ctx.party)
+        remaining: tuple[Table, ...] = ()
         if plan is not None:
             chosen = set(plan.shape.indices)
-            remaining = [i for i in self.floor.eligible(ctx.party) if i not in chosen]
-            snapshot = {
-                "totalCandidates": ctx.eligible_count,
-                "remainingAfterSelection": len(remaining),
-                "remainingTables": [
-                    {
-                        "id": self.floor.tables[i].id,
-                        "tableNumber": self.floor.tables[i].number,
-                        "capacity": self.floor.tables[i].capacity,
-                    }
-                    for i in remaining
-                ],
-            }
-        planner_config = None
-        diagnostics: dict[str, Any] | None = None
-        if not overrun_or_invalid:
-            demand = ctx.demand
-            stats = ctx.stats
-            planner_config = {
-                "combinationEnabled": ctx.combinations,
-                "requireAdjacency": ctx.require_adjacency,
-                "adjacencyRequiredGlobally": cfg.require_adjacency,
-                "adjacencyMinPartySize": cfg.adjacency_min_party_size,
-                "adjacencyMode": self.mode,
-                "kMax": cfg.effective_k_max,
-                "bucketLimit": cfg.max_plans_per_slack,
-                "evaluationLimit": cfg.max_combination_evaluations,
-                "maxOverage": cfg.max_overage,
-                "maxTables": cfg.max_tables,
-                "weights": {
-                    "overage": 5,
-                    "tableCount": 3,
-                    "fragmentation": 2,
-                    "zoneBalance": 4,
-                    "adjacencyCost": 1,
-                    "scarcity": self.weights.scarcity,
-                },
-                "featureFlags": self._flags(),
-                "serviceFallback": {
-                    "used": bool(window and window.used_fallback),
-                    "service": window.service_key if window and window.used_fallback else None,
-                },
-                "demandMultiplier": demand.multiplier if demand else 1.0,
-                "demandRule": demand.rule if demand else None,
-                "lookahead": {
-                    "enabled": cfg.lookahead_enabled,
-                    "windowMinutes": cfg.lookahead_window_minutes,
-                    "penaltyWeight": self.penalty_weight,
-                    "penaltySource": self.penalty_source,
-                },
-                "strategicConfig": self.weights.telemetry(),
-                "window": {
-                    "service": window.service.name if window else None,
-                    "clamped": bool(window and window.clamped),
-                    "overrunAllowed": bool(window and window.overrun_allowed),
-                    "extendedToBookingEnd": bool(window and window.extended_to_booking_end),
-                },
-            }
-            skipped_counts = dict(stats.skipped) if stats else {}
-            skipped_counts["bucket"] = skipped_counts.get("bucket", 0) + bucket_skips
-            skipped_counts["limit"] = skipped_counts.get("limit", 0) + limit_skips
-            diagnostics = {
-                "singlesConsidered": stats.singles_considered if stats else 0,
-                "combinationsEnumerated": stats.combinations_enumerated if stats else 0,
-                "combinationsAccepted": stats.combinations_accepted if stats else 0,
-                "skipped": skipped_counts,
-                "limits": {
-                    "kMax": stats.k_max if stats else cfg.effective_k_max,
-                    "maxPlansPerSlack": cfg.max_plans_per_slack,
-                    "maxCombinationEvaluations": cfg.max_combination_evaluations,
-                },
-                "totals": {
-                    "enumerated": (stats.singles_considered + stats.combinations_enumerated) if stats else 0,
-                    "accepted": len(ctx.plans),
-                },
-                "performance": {"plannerMs": round(ctx.planner_ms, 3), "tables": len(self.floor.tables)},
-                "lookahead": ctx.lookahead
-                or {
-                    "enabled": cfg.lookahead_enabled,
-                    "evaluationMs": 0,
-                    "futureBookingsConsidered": 0,
-                    "penalizedPlans": 0,
-                    "totalPenalty": 0,
-                    "windowMinutes": cfg.lookahead_window_minutes,
-                    "conflicts": [],
-                },
-                "timePruning": {
-                    "prunedByTime": 0,
-                    "candidatesAfterTimePrune": ctx.eligible_count,
-                    "pruned_by_time": 0,
-                    "candidates_after_time_prune": ctx.eligible_count,
-                },
-            }
-            if cfg.time_pruning:
-                pruned = len(self.floor.eligible(ctx.party)) - ctx.eligible_count
-                diagnostics["timePruning"].update(prunedByTime=pruned, pruned_by_time=pruned)
-        timing = {"totalMs": round(ctx.planner_ms, 2)}
-        if ctx.planner_ms > 0:
-            timing["plannerMs"] = round(ctx.planner_ms, 2)
-        selected_or_best = plan or best
-        return {
-            "type": "capacity.selector",
-            "timestamp": stamp,
-            "restaurantId": self.day.restaurant_id,
-            "bookingId": ctx.booking.id,
-            "partySize": ctx.party,
-            "window": {"start": iso_utc(window.block_start), "end": iso_utc(window.block_end)}
-            if window
-            else None,
-            "selected": self._summary(plan) if plan is not None else None,
-            "candidates": summaries,
-            "topCandidates": summaries,
-            "skipReason": skip.reason if skip else None,
-            "reasonCode": skip.reason_code if skip else None,
-            "rejectionClassification": skip.classification if skip else None,
-            "strategicPenalties": self._penalties(selected_or_best),
-            "durationMs": round(ctx.planner_ms, 2),
-            "featureFlags": self._flags(),
-            "timing": timing,
-            "plannerConfig": planner_config,
-            "diagnostics": diagnostics,
-            "availabilitySnapshot": snapshot,
-            "planner": planner,
-            "plannerStage": self.stage_of[ctx.pos] if plan is not None else None,
-        }
+            remaining = tuple(self.floor.tables[i] for i in eligible if i not in chosen)
+        return BookingEvaluation(
+            booking_id=ctx.booking.id,
+            party_size=ctx.party,
+            window=ctx.window,
+            window_failed=ctx.error is not None,
+            selected=plan,
+            stage=self.stage_of[ctx.pos],
+            skip=skip,
+            best=best,
+            shown=shown,
+            remaining=remaining,
+            eligible_count=ctx.eligible_count,
+            eligible_total=len(eligible),
+            accepted_plans=len(ctx.plans),
+            combinations=ctx.combinations,
+            require_adjacency=ctx.require_adjacency,
+            demand=ctx.demand,
+            stats=ctx.stats,
+            lookahead=ctx.lookahead,
+            planner_ms=ctx.planner_ms,
+        )
 
 
 @dataclass(frozen=True, slots=True)
