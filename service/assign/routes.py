@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError
 
 from service.assign.models import AssignTablesRequest, AssignTablesResponse
@@ -32,6 +32,7 @@ from service.errors import (
 )
 from service.repository.database import SessionDep
 from service.repository.memberships import membership_role
+from service.responses import model_response
 
 PATH = "/api/ops/dashboard/assign-tables"
 
@@ -119,7 +120,6 @@ def _parse(raw: bytes) -> AssignTablesRequest:
     PATH,
     operation_id="assignTablesForDay",
     response_model=AssignTablesResponse,
-    response_model_exclude_unset=True,
     responses={
         200: {"content": {"application/json": {"example": _EXAMPLE}}},
         **problem_responses(
@@ -131,7 +131,7 @@ def _parse(raw: bytes) -> AssignTablesRequest:
 )
 async def assign_tables_for_day(
     request: Request, user: UserDep, session: SessionDep, assignments: AssignmentServiceDep
-) -> AssignTablesResponse:
+) -> Response:
     """Auto-assign tables to every booking of the date that has none. Each booking is committed
     atomically; conflicts become skips with a ``reasonCode``. Any member role may run it."""
     # authentication already ran (dependency): anonymous callers learn nothing from validation
@@ -145,7 +145,7 @@ async def assign_tables_for_day(
     service_date = await assignments.service_date(session, rid, requested)
     # hand the request connection back: the run takes its own (lock, load, resolver, commits)
     await session.commit()
-    return await assignments.run(
+    response = await assignments.run(
         AssignmentRequest(
             restaurant_id=rid,
             service_date=service_date,
@@ -154,3 +154,4 @@ async def assign_tables_for_day(
             dry_run=body.dryRun,
         )
     )
+    return model_response(response, exclude_unset=True)  # decisions stays absent unless captured
