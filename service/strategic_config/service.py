@@ -113,11 +113,11 @@ class StrategicConfigService:
     async def _probe_loop(self) -> None:
         while True:
             await asyncio.sleep(self._probe_interval)
-            self._prune()
+            self.prune()
             with contextlib.suppress(_StoreDown):
                 await self.probe()
 
-    def _prune(self) -> None:
+    def prune(self) -> None:
         """Forget entries too old to be served even as last-known-good."""
         horizon = self._clock() - max(self._ttl, self._lkg)
         for rid in [rid for rid, entry in self._entries.items() if entry.loaded_at < horizon]:

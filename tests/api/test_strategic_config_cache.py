@@ -109,7 +109,7 @@ async def test_ttl_is_the_upper_bound_without_notify_and_old_entries_are_pruned(
         now[0] += 2  # past the 30-s TTL
         assert (await service.resolve(world.a)).weights.scarcity == 44
         now[0] += 601  # older than the last-known-good window
-        service._prune()
+        service.prune()
         assert service._entries == {}
     finally:
         await engine.dispose()
