@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.dburl import InvalidDatabaseUrl, to_sqlalchemy_url
@@ -44,11 +45,29 @@ def default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "capacity-service"
 
 
+_FLAG_FIELDS = (
+    "selector_scarcity_weight",
+    "selector_lookahead_penalty_weight",
+    "allocator_merges_enabled",
+    "combination_planner",
+    "allocator_k_max",
+    "allocator_require_adjacency",
+    "allocator_adjacency_min_party_size",
+    "allocator_adjacency_mode",
+    "selector_max_plans_per_slack",
+    "selector_max_combination_evaluations",
+    "selector_lookahead",
+    "selector_lookahead_window_minutes",
+    "planner_time_pruning",
+    "allocator_service_fail_hard",
+    "holds_enabled",
+    "holds_strict_conflicts",
+    "adjacency_query_undirected",
+)
+
+
 class Settings(BaseSettings):
-    # env_ignore_empty: an empty variable means unset (FEATURE_X= keeps the default, as before)
-    model_config = SettingsConfigDict(
-        env_prefix="CAPACITY_", env_file=None, extra="ignore", populate_by_name=True, env_ignore_empty=True
-    )
+    model_config = SettingsConfigDict(env_prefix="CAPACITY_", env_file=None, extra="ignore", populate_by_name=True)
 
     # --- database -------------------------------------------------------------------------------
     database_url: SecretStr | None = Field(
@@ -212,6 +231,15 @@ class Settings(BaseSettings):
         "FEATURE_ADJACENCY_QUERY_UNDIRECTED", "Adjacency rows count in both directions.",
         default=_ALLOCATOR_DEFAULTS.adjacency_undirected,
     )
+
+    @field_validator(*_FLAG_FIELDS, mode="before")
+    @classmethod
+    def _empty_flag_is_unset(cls, value: Any) -> Any:
+        # the replaced platform read FEATURE_X= as "not set"; kept for the FEATURE_* flags only (an empty
+        # DATABASE_URL must not quietly mean "start an embedded database")
+        if isinstance(value, str) and not value.strip():
+            raise PydanticUseDefault()
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -112,3 +112,19 @@ def test_serve_with_an_invalid_flag_exits_without_a_traceback() -> None:
     assert done.returncode == 2
     assert done.stderr == "invalid setting FEATURE_ALLOCATOR_K_MAX=99: expected an integer 1–5\n"
     assert "Traceback" not in done.stdout
+
+
+def test_an_empty_flag_is_unset_but_an_empty_database_url_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    flags = [
+        (field, info.validation_alias.choices[0])  # type: ignore[union-attr]
+        for field, info in Settings.model_fields.items()
+        if "FEATURE_" in str(info.validation_alias)
+    ]
+    assert len(flags) == 17
+    for _field, name in flags:
+        monkeypatch.setenv(name, "")
+    assert load_settings().allocator_config() == AllocatorConfig()
+    # an empty URL must not quietly mean "start an embedded database"
+    monkeypatch.setenv("DATABASE_URL", "")
+    with pytest.raises(SettingsError, match="^invalid setting DATABASE_URL: expected a postgresql:// URL$"):
+        load_settings()
