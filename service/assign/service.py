@@ -24,7 +24,6 @@ from typing import Any
 import asyncpg
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from starlette.concurrency import run_in_threadpool
 
 from service.assign import repository as repo
 from service.assign.models import AssignedBody, AssignTablesResponse, ServiceFallbackBody, SkippedBody
@@ -185,7 +184,7 @@ class AssignmentService:
         config = repo.apply_flag_overrides(self.config, flags)
         options = endpoint_planner_options(capture, len(day.bookings), now=self.clock())
         # CPU-bound (up to the planner's budget): keep the event loop free for other requests
-        plan = await run_in_threadpool(plan_day, day, config, weights, options)
+        plan = await asyncio.to_thread(plan_day, day, config, weights, options)
         return plan, day
 
 
