@@ -8,8 +8,9 @@ additions and NOT VALID FKs run in the revision transaction, validation, concurr
 batched back-fills run in autocommit blocks, so each of those commits on its own and a re-run resumes.
 """
 
-from service.schema import catalog, ddl, shapes
+from service.schema import ddl, shapes
 from service.schema.ddl import LEDGER, do_block, dollar, lit, regclass
+from service.schema.released import catalog
 from service.schema.runner import autocommit, migration_settings, run_sql, x_flag
 
 revision = "0002_merge_groups"

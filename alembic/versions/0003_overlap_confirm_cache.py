@@ -10,8 +10,9 @@ because rows may arrive under the old, weaker constraint in between. Nothing is 
 constraint fit; a finding stops the revision with the pairs listed.
 """
 
-from service.schema import catalog, ddl, preflight, security, shapes
+from service.schema import ddl, preflight, shapes
 from service.schema.ddl import LEDGER, Constraint, Index, do_block, dollar, lit, regclass
+from service.schema.released import catalog, security
 from service.schema.runner import autocommit, run_sql, x_flag
 
 revision = "0003_overlap_confirm_cache"

@@ -51,9 +51,11 @@ from typing import Any
 
 import psycopg
 
+from service.schema import migrate
+
 MANIFEST_PATH = Path(__file__).with_name("manifest.json")
 MANIFEST_FORMAT = 1
-HEAD_REVISION = "0007_commit_planned_assignment"
+HEAD_REVISION = migrate.HEAD
 
 VERSION_TABLE = "capacity_alembic_version"
 LEDGER_TABLE = "capacity_schema_ledger"
@@ -407,12 +409,7 @@ def _adopted_functions(conn: psycopg.Connection) -> list[str]:
 # --------------------------------------------------------------------------------------------------
 def _known_revisions() -> list[str]:
     """Revision ids of the Alembic chain, oldest first."""
-    from alembic.script import ScriptDirectory
-
-    from service.schema.migrate import alembic_config
-
-    script = ScriptDirectory.from_config(alembic_config(None))
-    return [r.revision for r in reversed(list(script.walk_revisions()))]
+    return list(migrate.revisions())
 
 
 def build_manifest(conn: psycopg.Connection, *, revisions: Sequence[str] | None = None) -> dict[str, Any]:
@@ -499,7 +496,7 @@ def _strategic_finding(state: str) -> Finding | None:
 def _catalog_sets() -> tuple[frozenset[str], dict[str, frozenset[str]]]:
     """Greenfield-only constraint/index names and per-table columns not checked on adoption (catalog.py)."""
     try:
-        from service.schema import catalog
+        from service.schema.released import catalog
     except ImportError:  # catalog not importable: check everything strictly
         return frozenset(), {}
     return (

@@ -180,7 +180,7 @@ END IF;"""
 # incompatible shapes, generated from the catalog (0001 step 6, 0002 step 3, 0005 step 2)
 # --------------------------------------------------------------------------------------------------
 def _catalog_columns() -> list[tuple[str, str, str, bool]]:
-    from service.schema import catalog
+    from service.schema.released import catalog
 
     rows = []
     for table in catalog.TABLES.values():
@@ -192,7 +192,7 @@ def _catalog_columns() -> list[tuple[str, str, str, bool]]:
 
 
 def _catalog_foreign_keys():
-    from service.schema import catalog
+    from service.schema.released import catalog
     from service.schema.shapes import fk_shape
 
     return [
@@ -280,7 +280,7 @@ END IF;"""
 # privileges
 # --------------------------------------------------------------------------------------------------
 def _check_privileges(settings: Settings) -> str:
-    from service.schema import catalog
+    from service.schema.released import catalog
 
     roles = "ARRAY[" + ", ".join(lit(r) for r in REQUIRED_ROLES) + "]::text[]"
     tables = "ARRAY[" + ", ".join(lit(t) for t in catalog.TABLES) + "]::text[]"

@@ -14,7 +14,7 @@ import pytest
 from psycopg import errors
 
 from service.schema import migrate
-from service.schema.capacity_functions import FUNCTIONS, LEGACY_ASSIGN_5ARG
+from service.schema.released.capacity_functions import FUNCTIONS, LEGACY_ASSIGN_5ARG
 from tests.support import pg
 from tests.support.floor import commit, count, seed_floor
 
