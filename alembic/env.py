@@ -19,6 +19,7 @@ import time
 from logging.config import fileConfig
 
 from alembic import context
+from psycopg.errors import Diagnostic
 from sqlalchemy import create_engine, pool, text
 
 from service.dburl import to_sqlalchemy_url
@@ -136,6 +137,17 @@ def _acquire_migration_lock(connection) -> None:
         time.sleep(LOCK_POLL_S)
 
 
+def _log_notice(diag: Diagnostic) -> None:
+    """Server NOTICEs (progress of long steps, back-fill counts) go to the migration log on stderr.
+    ``CREATE INDEX CONCURRENTLY IF NOT EXISTS`` cannot be guarded by a catalog check, so on a fresh
+    database every index built in the revision transaction meets its concurrent twin and the server
+    says "already exists, skipping" (42P07): expected, kept at DEBUG."""
+    if diag.sqlstate == "42P07" and (diag.message_primary or "").endswith(", skipping"):
+        log.debug("%s", diag.message_primary)
+    else:
+        log.info("%s", diag.message_primary)
+
+
 def run_migrations_online() -> None:
     settings = _settings()
     connectable = config.attributes.get("connection")
@@ -150,7 +162,7 @@ def run_migrations_online() -> None:
     connection = connectable
     try:
         raw = connection.connection.driver_connection
-        raw.add_notice_handler(lambda diag: log.info("%s", diag.message_primary))
+        raw.add_notice_handler(_log_notice)
         # Session-level settings and lock, outside the revision transactions.
         with connection.begin():
             for stmt in _session_settings(settings):
