@@ -17,6 +17,7 @@ import re
 import sys
 import time
 from logging.config import fileConfig
+from typing import TextIO, cast
 
 from alembic import context
 from psycopg.errors import Diagnostic
@@ -100,7 +101,7 @@ def run_migrations_offline() -> None:
         dialect_opts={"paramstyle": "named"},
         version_table=VERSION_TABLE,
         transaction_per_migration=True,
-        output_buffer=buffer,
+        output_buffer=cast(TextIO, buffer),  # write/flush is all Alembic calls
     )
     buffer.write("\\set ON_ERROR_STOP on\n\n")
     for stmt in _session_settings(settings):
@@ -162,6 +163,7 @@ def run_migrations_online() -> None:
     connection = connectable
     try:
         raw = connection.connection.driver_connection
+        assert raw is not None, "the migration connection is closed"
         raw.add_notice_handler(_log_notice)
         # Session-level settings and lock, outside the revision transactions.
         with connection.begin():

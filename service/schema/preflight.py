@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -415,8 +415,8 @@ END IF;"""
 
 # Further checks register here: each returns a plpgsql fragment that appends text items to v_findings.
 # The first takes the known revisions, the others the Settings.
-CHECKS = [
-    _check_version_table,
+VERSION_CHECK: Callable[[Sequence[str]], str] = _check_version_table
+CHECKS: list[Callable[[Settings], str]] = [
     _check_overlaps,
     _check_duplicate_scopes,
     _check_shapes,
@@ -426,13 +426,13 @@ CHECKS = [
 
 
 def preflight_sql(
-    known_revisions: Sequence[str], settings: Settings | None = None, *, skip: Sequence[Any] = ()
+    known_revisions: Sequence[str], settings: Settings | None = None, *, skip: Sequence[Callable[[Settings], str]] = ()
 ) -> str:
     """``known_revisions``: newest first (Alembic's walk order). ``skip``: checks left out (the report
     runs the overlap and duplicate-scope queries itself, in full)."""
     settings = settings or Settings()
-    parts = [check(known_revisions) for check in CHECKS[:1]]
-    parts += [check(settings) for check in CHECKS[1:] if check not in skip]
+    parts = [VERSION_CHECK(known_revisions)]
+    parts += [check(settings) for check in CHECKS if check not in skip]
     body = "v_started := clock_timestamp();\n" + "\n".join(parts) + """
 IF cardinality(v_findings) > 0 THEN
     RAISE EXCEPTION USING ERRCODE = 'P0001',
