@@ -33,6 +33,8 @@ BCR_INDEXES = catalog.INDEXES[revision]
 # Shape (a) of §2.8: the endpoint-era constraint, replaced together with any other allocations_no_overlap.
 LEGACY_EXCLUSION = "allocations_resource_window_excl"
 # Redundant with the exclusion constraint's own GiST index (20251113203000 drops it too).
+# Memory for the GiST builds under the lock (this transaction only): a quarter less time than the 64MB default.
+BUILD_MEMORY = "512MB"
 REDUNDANT_INDEX = Index("allocations_resource_window_idx", "allocations", 'USING gist (resource_id, "window")')
 
 
@@ -117,9 +119,14 @@ END IF;
 IF v_bta_work THEN
     LOCK TABLE public.{BTA} IN ACCESS EXCLUSIVE MODE;
 END IF;
--- re-check: rows may have arrived under the old constraint since the first check
-{preflight.overlap_findings_sql(assignment_condition="v_bta_work")}
+-- Rows may have arrived under the old constraint since the first check. Building the exclusion
+-- constraints checks every pair anyway, so the pair search runs again only when a build fails (to name the
+-- pairs); the lock is held for the builds alone. Windows a constraint does not reject are checked here.
+{preflight.invalid_windows_sql()}
 {preflight.overlap_raise_sql()}
+PERFORM set_config('maintenance_work_mem',
+    greatest(pg_size_bytes(current_setting('maintenance_work_mem')), pg_size_bytes({lit(BUILD_MEMORY)}))::text || 'B', true);
+BEGIN
 IF v_alloc_work THEN
 {_replace_exclusion(NO_OVERLAP, (LEGACY_EXCLUSION,))}
     IF {regclass(REDUNDANT_INDEX.name)} IS NOT NULL THEN
@@ -139,7 +146,13 @@ ELSE
     -- already in target shape: recorded as the no-work branch above records it, so an uninterrupted run
     -- and a re-run after an interruption leave the same ledger
     {ddl.ledger_insert(revision, 'constraint', f'{BTA}.{ASSIGNMENT_EXCLUSION.name}', 'adopted')}
-END IF;""",
+END IF;
+EXCEPTION WHEN exclusion_violation THEN
+    -- an overlap arrived after the first check: report the pairs as the pre-flight does (nothing stays)
+{preflight.overlap_findings_sql(assignment_condition="v_bta_work")}
+{preflight.overlap_raise_sql()}
+    RAISE;  -- a violation the pair search does not see (never expected): the server's own error
+END;""",
         declare="    v_findings text[] := ARRAY[]::text[];\n"
         + preflight.OVERLAP_DECLARE
         + "\n    v_def text;\n    v_alloc_work boolean;\n    v_bta_work boolean;",

@@ -179,6 +179,20 @@ def _findings_from_pairs(pairs_sql: str, describe: str, what: str) -> str:
     END IF;"""
 
 
+def invalid_windows_sql(*, guarded: bool = True) -> str:
+    """plpgsql: append a finding for allocations with an empty or unbounded window (no exclusion constraint
+    rejects those). ``guarded``: only when allocations has the columns the query reads."""
+    check = f"""    SELECT count(*), string_agg(format('%s (%s)', id, "window"), '; ')
+      INTO v_count, v_sample FROM ({INVALID_WINDOWS_SQL}) w;
+    IF v_count > 0 THEN
+        v_findings := v_findings || format('{OVERLAP}: %s allocation(s) with an empty or unbounded window: %s',
+                                           v_count, v_sample);
+    END IF;"""
+    if not guarded:
+        return check
+    return f"IF {_has_columns_sql('allocations', ALLOCATION_COLUMNS)} THEN\n{check}\nEND IF;"
+
+
 def overlap_findings_sql(*, assignment_condition: str | None = None) -> str:
     """plpgsql fragment appending ``capacity_preflight_overlap: …`` lines to ``v_findings`` (needs
     :data:`OVERLAP_DECLARE`): non-shadow allocation overlaps, empty/unbounded windows, and — while
@@ -208,12 +222,7 @@ PERFORM set_config('work_mem', greatest(pg_size_bytes(current_setting('work_mem'
 IF {_has_columns_sql('allocations', ALLOCATION_COLUMNS)} THEN
 {_findings_from_pairs(ALLOCATION_OVERLAPS_SQL, allocation_pair,
                       "overlapping non-shadow allocation pair(s) (same restaurant, resource type and resource)")}
-    SELECT count(*), string_agg(format('%s (%s)', id, "window"), '; ')
-      INTO v_count, v_sample FROM ({INVALID_WINDOWS_SQL}) w;
-    IF v_count > 0 THEN
-        v_findings := v_findings || format('{OVERLAP}: %s allocation(s) with an empty or unbounded window: %s',
-                                           v_count, v_sample);
-    END IF;
+{invalid_windows_sql(guarded=False)}
     {progress_sql("allocation overlaps", "public.allocations")}
 END IF;
 IF {assignment_guard} THEN
