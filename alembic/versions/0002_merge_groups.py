@@ -97,7 +97,7 @@ END IF;""",
 def _progress(label: str) -> str:
     """plpgsql, inside a back-fill loop: a NOTICE with rows done / total and elapsed seconds, at most every
     PROGRESS_S seconds and once at the end (``v_done`` = keys walked, ``v_total`` = keys to walk)."""
-    return f"""IF v_upto IS NULL OR clock_timestamp() - v_reported >= interval '{PROGRESS_S} seconds' THEN
+    return f"""IF v_from IS NULL OR clock_timestamp() - v_reported >= interval '{PROGRESS_S} seconds' THEN
         RAISE NOTICE 'capacity back-fill {label}: % / % rows walked, % set, % s', v_done, v_total, v_set,
             round(extract(epoch FROM clock_timestamp() - v_started)::numeric, 1);
         v_reported := clock_timestamp();
@@ -106,24 +106,25 @@ def _progress(label: str) -> str:
 
 def _keyset_backfill(label: str, table: str, key: str, update_sql: str) -> str:
     """A back-fill that walks ``table`` in ``key`` order, BATCH_ROWS keys per transaction: every batch
-    reads only its own key range (``v_from`` < key <= ``v_upto``), so the whole walk is one pass over the
-    table however many rows stay unfilled, and a re-run simply walks again (filled rows no longer match).
-    ``update_sql`` is the UPDATE for one key range; it must only touch rows the rule fills."""
+    reads only its own key range (``v_from`` <= key <= ``v_upto``, plain index ranges), so the whole walk is
+    one pass over the table however many rows stay unfilled, and a re-run simply walks again (filled rows
+    no longer match). ``update_sql`` is the UPDATE for one key range; it must only touch rows the rule fills."""
     return f"""SELECT count(DISTINCT {key}) INTO v_total FROM public.{table};
+SELECT {key} INTO v_from FROM public.{table} ORDER BY {key} LIMIT 1;
 LOOP
-    SELECT (array_agg(k ORDER BY k DESC))[1], count(*) INTO v_upto, v_batch FROM (
-        SELECT DISTINCT {key} AS k FROM public.{table}
-         WHERE v_from IS NULL OR {key} > v_from ORDER BY 1 LIMIT {BATCH_ROWS}) s;
-    IF v_upto IS NOT NULL THEN
+    v_upto := NULL;
+    IF v_from IS NOT NULL THEN
+        SELECT (array_agg(k ORDER BY k DESC))[1], count(*) INTO v_upto, v_batch FROM (
+            SELECT DISTINCT {key} AS k FROM public.{table} WHERE {key} >= v_from ORDER BY 1 LIMIT {BATCH_ROWS}) s;
         v_done := v_done + v_batch;
         {update_sql}
         GET DIAGNOSTICS v_batch = ROW_COUNT;
         v_set := v_set + v_batch;
         COMMIT;  -- each batch is its own transaction: short row locks, resumable
+        SELECT {key} INTO v_from FROM public.{table} WHERE {key} > v_upto ORDER BY {key} LIMIT 1;
     END IF;
     {_progress(label)}
-    EXIT WHEN v_upto IS NULL;
-    v_from := v_upto;
+    EXIT WHEN v_from IS NULL;
 END LOOP;"""
 
 
@@ -138,7 +139,7 @@ _BACKFILL_DECLARE = """    v_batch bigint;
 
 
 def _in_range(column: str) -> str:
-    return f"(v_from IS NULL OR {column} > v_from) AND {column} <= v_upto"
+    return f"{column} >= v_from AND {column} <= v_upto"
 
 
 def _backfill_assigned_zone() -> str:

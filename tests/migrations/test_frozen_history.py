@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -67,4 +69,25 @@ def test_upgrade_from_each_released_revision_to_head_equals_greenfield_head(
     upgraded = manifest_at(scratch_db, migrate.HEAD)
     assert _diff(greenfield, upgraded) == []
     assert upgraded == greenfield
+    assert pg.run(scratch_db, "SELECT version_num FROM capacity_alembic_version") == [(migrate.HEAD,)]
+
+
+def test_alembic_revision_writes_a_guarded_skeleton_that_upgrades_and_downgrades(
+    scratch_db: str, tmp_path: Path
+) -> None:
+    """``alembic revision -m ...`` (the repository's script.py.mako) gives a revision built on the guarded
+    helpers; as generated (nothing declared yet) it upgrades, re-runs and downgrades cleanly."""
+    from alembic import command
+
+    shutil.copytree(migrate.REPO_ROOT / "alembic", tmp_path / "alembic")
+    cfg = migrate.alembic_config(scratch_db)
+    cfg.set_main_option("script_location", str(tmp_path / "alembic"))
+    script = command.revision(cfg, message="add kitchen note", rev_id="9999_skeleton")
+    assert script is not None and not isinstance(script, list)
+    text = Path(script.path).read_text()
+    assert "from service.schema.ddl import" in text and "ensure_columns(revision" in text
+    assert f"down_revision = {migrate.HEAD!r}" in text
+    command.upgrade(cfg, "head")
+    assert pg.run(scratch_db, "SELECT version_num FROM capacity_alembic_version") == [("9999_skeleton",)]
+    command.downgrade(cfg, "-1")
     assert pg.run(scratch_db, "SELECT version_num FROM capacity_alembic_version") == [(migrate.HEAD,)]
