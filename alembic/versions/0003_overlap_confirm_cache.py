@@ -112,6 +112,9 @@ IF NOT v_alloc_work AND NOT v_bta_work THEN
     {ddl.ledger_insert(revision, 'constraint', f'{BTA}.{ASSIGNMENT_EXCLUSION.name}', 'adopted')}
     RETURN;
 END IF;
+RAISE NOTICE 'capacity 0003: locking % to build the overlap constraints over their rows (index build progress follows)',
+    concat_ws(' and ', CASE WHEN v_alloc_work THEN format('allocations (%s rows)', (SELECT count(*) FROM public.allocations)) END,
+                       CASE WHEN v_bta_work THEN format('{BTA} (%s rows)', (SELECT count(*) FROM public.{BTA})) END);
 -- under lock_timeout: a long reader makes this fail with 55P03 and nothing of this block stays
 IF v_alloc_work THEN
     LOCK TABLE public.allocations IN ACCESS EXCLUSIVE MODE;
