@@ -152,7 +152,7 @@ def _log_notice(diag: Diagnostic) -> None:
 
 
 PROGRESS_POLL_S = 2.0
-_INDEX_PROGRESS_SQL = """SELECT coalesce(index_relid::regclass::text, '(new index)'), relid::regclass::text, phase,
+_INDEX_PROGRESS_SQL = """SELECT coalesce(nullif(index_relid, 0)::regclass::text, 'new index'), relid::regclass::text, phase,
        blocks_done, blocks_total, tuples_done, tuples_total
   FROM pg_stat_progress_create_index WHERE pid = %s"""
 

@@ -13,7 +13,7 @@ constraint fit; a finding stops the revision with the pairs listed.
 from service.schema import ddl, preflight, shapes
 from service.schema.ddl import LEDGER, Constraint, Index, do_block, dollar, lit, regclass
 from service.schema.released import catalog, security
-from service.schema.runner import autocommit, run_sql, x_flag
+from service.schema.runner import autocommit, migration_settings, run_sql, x_flag
 
 revision = "0003_overlap_confirm_cache"
 down_revision = "0002_merge_groups"
@@ -88,9 +88,19 @@ ELSE
 END IF;"""
 
 
-def _overlap_constraints() -> str:
+def _overlap_constraints(max_locked_rows: int | None = None) -> str:
     """§5.5 items 3–5 in one DO block: lock only when something must change, re-check under the lock,
-    swap constraints, drop the redundant index, add the window CHECK NOT VALID."""
+    swap constraints, drop the redundant index, add the window CHECK NOT VALID. ``max_locked_rows``: the
+    size gate (None when the operator passed -x allow_long_lock=true)."""
+    gate = ""
+    if max_locked_rows is not None:
+        gate = f"""IF v_alloc_work AND (SELECT count(*) FROM public.allocations) > {max_locked_rows} THEN
+    RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'capacity_size_gate',
+        DETAIL = format('building allocations_no_overlap locks allocations (ACCESS EXCLUSIVE) while it indexes %s rows (limit {max_locked_rows})',
+                        (SELECT count(*) FROM public.allocations)),
+        HINT = 'schedule a maintenance window and re-run with -x allow_long_lock=true (or raise CAPACITY_MIGRATE_MAX_LOCKED_ROWS)';
+END IF;
+"""
     alloc = regclass("allocations")
     work_on_allocations = (
         f"NOT {_is_target_sql(NO_OVERLAP)} OR {ddl.constraint_exists_sql('allocations', LEGACY_EXCLUSION)}"
@@ -112,7 +122,7 @@ IF NOT v_alloc_work AND NOT v_bta_work THEN
     {ddl.ledger_insert(revision, 'constraint', f'{BTA}.{ASSIGNMENT_EXCLUSION.name}', 'adopted')}
     RETURN;
 END IF;
-RAISE NOTICE 'capacity 0003: locking % to build the overlap constraints over their rows (index build progress follows)',
+{gate}RAISE NOTICE 'capacity 0003: locking % to build the overlap constraints over their rows (index build progress follows)',
     concat_ws(' and ', CASE WHEN v_alloc_work THEN format('allocations (%s rows)', (SELECT count(*) FROM public.allocations)) END,
                        CASE WHEN v_bta_work THEN format('{BTA} (%s rows)', (SELECT count(*) FROM public.{BTA})) END);
 -- under lock_timeout: a long reader makes this fail with 55P03 and nothing of this block stays
@@ -185,7 +195,7 @@ def upgrade() -> None:
     run_sql(
         _ensure_btree_gist(),
         preflight.overlap_guard_sql(),  # before any DDL; the same check migrate ran before 0001
-        _overlap_constraints(),
+        _overlap_constraints(None if x_flag("allow_long_lock") else migration_settings().migrate_max_locked_rows),
     )
     with autocommit():
         run_sql(ddl.validate([WINDOW_VALID]))

@@ -340,7 +340,8 @@ END LOOP;
 
 
 # --------------------------------------------------------------------------------------------------
-# size gate (§5.2) — the only rewrite under ACCESS EXCLUSIVE in the chain is 0002's generated column
+# size gates (§5.2): the long ACCESS EXCLUSIVE locks of the chain — 0002's rewrite for its generated column
+# and 0003's build of allocations_no_overlap
 # --------------------------------------------------------------------------------------------------
 def _allow_long_lock() -> bool:
     """The operator's ``-x allow_long_lock=true``, when running inside Alembic (baked in as a literal)."""
@@ -370,7 +371,29 @@ IF {bta} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid =
     END IF;
     v_rows := v_count;
     {progress_sql("size gate")}
+END IF;
+-- size gate: building allocations_no_overlap (0003) holds ACCESS EXCLUSIVE on allocations for the index build
+IF {exclusion_build_pending_sql()} THEN
+    SELECT count(*) INTO v_count FROM public.allocations;
+    IF v_count > {limit} THEN
+        v_findings := v_findings || format(
+            'capacity_size_gate: building allocations_no_overlap locks allocations (ACCESS EXCLUSIVE, reads and writes wait) while it indexes %s rows (limit {limit}); schedule a maintenance window and re-run with -x allow_long_lock=true',
+            v_count);
+    END IF;
 END IF;"""
+
+
+def exclusion_build_pending_sql() -> str:
+    """SQL: true when revision 0003 will build allocations_no_overlap (allocations exists, the constraint is
+    missing or of another shape) — a build under ACCESS EXCLUSIVE that takes about 50–100 µs per row."""
+    from service.schema.released import catalog
+    from service.schema.shapes import normalise_def, normalised_def_sql
+
+    target = next(c for c in catalog.CONSTRAINTS["0003_overlap_confirm_cache"] if c.name == "allocations_no_overlap")
+    printed = normalise_def(target.definition.replace(" INITIALLY IMMEDIATE", ""))
+    return f"""({regclass('allocations')} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_constraint
+        WHERE conrelid = {regclass('allocations')} AND conname = 'allocations_no_overlap' AND contype = 'x'
+          AND {normalised_def_sql('pg_get_constraintdef(oid)')} = {lit(printed)}))"""
 
 
 # --------------------------------------------------------------------------------------------------

@@ -383,3 +383,26 @@ def test_overlap_search_finds_the_pairs_a_self_join_finds(empty_db: str) -> None
     assert len(fast_allocations) > 100 and len(fast_assignments) > 100  # the data does overlap
     assert fast_allocations == pg.run(empty_db, NAIVE_ALLOCATION_PAIRS)
     assert fast_assignments == pg.run(empty_db, NAIVE_ASSIGNMENT_PAIRS)
+
+
+def test_size_gate_for_the_overlap_constraint_build(empty_db: str) -> None:
+    """Building allocations_no_overlap (0003) locks allocations for the whole index build: above
+    CAPACITY_MIGRATE_MAX_LOCKED_ROWS the pre-flight and 0003's own gate refuse with the real row count,
+    -x allow_long_lock=true builds it."""
+    migrate.upgrade(empty_db, "0002_merge_groups")
+    floor = seed_floor(empty_db)
+    for i in range(3):
+        start, end = f"2031-06-1{i + 1} 18:00+00", f"2031-06-1{i + 1} 20:00+00"
+        pg.run(empty_db, allocation_sql(str(uuid.uuid4()), str(floor.restaurant), None, str(floor.t1), start, end))
+    small = Settings(migrate_max_locked_rows=2)
+    with pytest.raises(Exception) as err:
+        migrate.upgrade(empty_db, "head", small)
+    assert _error(err.value).diag.message_primary == "capacity_size_gate"
+    assert "indexes 3 rows (limit 2)" in (_error(err.value).diag.message_detail or "")
+    with pytest.raises(Exception) as err:
+        migrate.upgrade(empty_db, "head", small, skip_preflight="true")
+    assert "indexes 3 rows (limit 2)" in (_error(err.value).diag.message_detail or "")
+    assert pg.run(empty_db, "SELECT version_num FROM capacity_alembic_version") == [("0002_merge_groups",)]
+    migrate.upgrade(empty_db, "head", small, allow_long_lock="true")
+    assert pg.run(empty_db, "SELECT count(*) FROM pg_constraint WHERE conname = 'allocations_no_overlap'") == [(1,)]
+    migrate.upgrade(empty_db, "head", small)  # at head: nothing left to build, no gate
