@@ -46,7 +46,7 @@ def schema_state_from_columns(table_exists: bool, columns: set[str]) -> SchemaSt
     """Classify the strategic_configs shape from its column names (§3.5 item 1)."""
     if not table_exists:
         return "table_missing"
-    # same rule as the doctor's probe (service/schema/doctor.py strategic_config_state), so readiness and
+    # same rule as the doctor's probe (service/schema/doctor/strategic_probe.py strategic_config_state), so readiness and
     # the API never disagree: incomplete + legacy JSON = legacy_json_only (seed 000)
     complete = {
         "scarcity_weight",
