@@ -15,13 +15,17 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 import time
 from logging.config import fileConfig
+from typing import TextIO, cast
 
+import psycopg
 from alembic import context
+from psycopg.errors import Diagnostic
 from sqlalchemy import create_engine, pool, text
 
-from service.dburl import to_sqlalchemy_url
+from service.dburl import to_libpq_url, to_sqlalchemy_url
 from service.schema.preflight import preflight_sql
 from service.settings import Settings
 
@@ -99,7 +103,7 @@ def run_migrations_offline() -> None:
         dialect_opts={"paramstyle": "named"},
         version_table=VERSION_TABLE,
         transaction_per_migration=True,
-        output_buffer=buffer,
+        output_buffer=cast(TextIO, buffer),  # write/flush is all Alembic calls
     )
     buffer.write("\\set ON_ERROR_STOP on\n\n")
     for stmt in _session_settings(settings):
@@ -136,6 +140,56 @@ def _acquire_migration_lock(connection) -> None:
         time.sleep(LOCK_POLL_S)
 
 
+def _log_notice(diag: Diagnostic) -> None:
+    """Server NOTICEs (progress of long steps, back-fill counts) go to the migration log on stderr.
+    ``CREATE INDEX CONCURRENTLY IF NOT EXISTS`` cannot be guarded by a catalog check, so on a fresh
+    database every index built in the revision transaction meets its concurrent twin and the server
+    says "already exists, skipping" (42P07): expected, kept at DEBUG."""
+    if diag.sqlstate == "42P07" and (diag.message_primary or "").endswith(", skipping"):
+        log.debug("%s", diag.message_primary)
+    else:
+        log.info("%s", diag.message_primary)
+
+
+PROGRESS_POLL_S = 2.0
+_INDEX_PROGRESS_SQL = """SELECT coalesce(nullif(index_relid, 0)::regclass::text, 'new index'), relid::regclass::text, phase,
+       blocks_done, blocks_total, tuples_done, tuples_total
+  FROM pg_stat_progress_create_index WHERE pid = %s"""
+
+
+class _IndexBuildProgress(threading.Thread):
+    """Index builds (CREATE INDEX CONCURRENTLY, and the index behind an exclusion constraint, built under
+    its ALTER TABLE) are single statements that can run for minutes on a large table: a second connection
+    reads pg_stat_progress_create_index for the migration's backend every PROGRESS_POLL_S seconds and logs
+    phase, blocks and tuples done / total with the elapsed time. Autocommit one-row reads: it holds no
+    snapshot a concurrent index build would wait for."""
+
+    def __init__(self, url: str, backend_pid: int):
+        super().__init__(name="capacity-migration-progress", daemon=True)
+        self.url = url
+        self.backend_pid = backend_pid
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        started: dict[str, float] = {}
+        try:
+            with psycopg.connect(self.url, autocommit=True, application_name="capacity-service migrate progress") as conn:
+                while not self._halt.wait(PROGRESS_POLL_S):
+                    for index, table, phase, blocks, blocks_total, tuples, tuples_total in conn.execute(
+                        _INDEX_PROGRESS_SQL, (self.backend_pid,)
+                    ):
+                        first = started.setdefault(f"{table}.{index}", time.monotonic())
+                        log.info("capacity index build %s on %s: %s, blocks %s / %s, tuples %s / %s, %.0f s",
+                                 index, table, phase, blocks, blocks_total, tuples, tuples_total,
+                                 time.monotonic() - first)
+        except psycopg.Error as exc:  # progress is a courtesy; the migration goes on without it
+            log.debug("index build progress unavailable: %s", exc)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=PROGRESS_POLL_S * 2)
+
+
 def run_migrations_online() -> None:
     settings = _settings()
     connectable = config.attributes.get("connection")
@@ -150,7 +204,12 @@ def run_migrations_online() -> None:
     connection = connectable
     try:
         raw = connection.connection.driver_connection
-        raw.add_notice_handler(lambda diag: log.info("%s", diag.message_primary))
+        assert raw is not None, "the migration connection is closed"
+        raw.add_notice_handler(_log_notice)
+        progress = None
+        if engine is not None:
+            progress = _IndexBuildProgress(to_libpq_url(engine.url), raw.info.backend_pid)
+            progress.start()
         # Session-level settings and lock, outside the revision transactions.
         with connection.begin():
             for stmt in _session_settings(settings):
@@ -174,6 +233,8 @@ def run_migrations_online() -> None:
                 connection.rollback()
             connection.execute(text(UNLOCK_SQL))
             connection.commit()
+            if progress is not None:
+                progress.stop()
     finally:
         if engine is not None:
             connection.close()

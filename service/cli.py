@@ -187,7 +187,7 @@ def cmd_preflight(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_ensure_capacity_rules(args: argparse.Namespace, settings: Settings) -> int:
     import psycopg
 
-    from service.schema.capacity_functions import ensure_capacity_rules_sql
+    from service.schema.released.capacity_functions import ensure_capacity_rules_sql
 
     url = _require_url(settings, migration=True)
     with psycopg.connect(_libpq(url)) as conn:

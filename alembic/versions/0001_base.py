@@ -9,7 +9,6 @@ Revision ID: 0001_base
 Revises: None
 """
 
-from service.schema import catalog, security
 from service.schema.ddl import (
     LEDGER,
     MODE_ADOPTED,
@@ -40,6 +39,7 @@ from service.schema.ddl import (
     unique_constraint_index,
     validate,
 )
+from service.schema.released import catalog, security
 from service.schema.runner import autocommit, run_sql
 
 revision = "0001_base"

@@ -8,8 +8,9 @@ additions and NOT VALID FKs run in the revision transaction, validation, concurr
 batched back-fills run in autocommit blocks, so each of those commits on its own and a re-run resumes.
 """
 
-from service.schema import catalog, ddl, shapes
+from service.schema import ddl, shapes
 from service.schema.ddl import LEDGER, do_block, dollar, lit, regclass
+from service.schema.released import catalog
 from service.schema.runner import autocommit, migration_settings, run_sql, x_flag
 
 revision = "0002_merge_groups"
@@ -43,6 +44,7 @@ SELECT bta.merge_group_id, bta.booking_id, a.restaurant_id, bta.table_id, a."win
 VIEW_MARKER = f"capacity-service:{revision}:{ddl.md5(VIEW_SQL)}"
 
 BATCH_ROWS = 5000
+PROGRESS_S = 2  # at most this long between two progress NOTICEs of a back-fill
 
 
 def _resource_type_check() -> str:
@@ -81,107 +83,132 @@ def _size_gate(max_rows: int, allow_long_lock: bool) -> str:
        AND attname = 'assignment_window' AND NOT attisdropped) THEN
     RETURN;
 END IF;
-SELECT reltuples::bigint INTO v_rows FROM pg_class WHERE oid = {regclass(BTA)};
-IF v_rows < 0 THEN
-    -- never analysed: count, but stop reading just past the limit
-    SELECT count(*) INTO v_rows FROM (SELECT 1 FROM public.{BTA} LIMIT {max_rows + 1}) s;
-END IF;
+-- the real count, not the planner's estimate (reltuples) or a probe stopped at the limit
+SELECT count(*) INTO v_rows FROM public.{BTA};
 IF v_rows > {max_rows} THEN
     RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'capacity_size_gate',
-        DETAIL = format('adding {BTA}.assignment_window rewrites about %s rows under ACCESS EXCLUSIVE (limit {max_rows})', v_rows),
+        DETAIL = format('adding {BTA}.assignment_window rewrites %s rows under ACCESS EXCLUSIVE (limit {max_rows})', v_rows),
         HINT = 'schedule a maintenance window and re-run with -x allow_long_lock=true (or raise CAPACITY_MIGRATE_MAX_LOCKED_ROWS)';
 END IF;""",
         declare="    v_rows bigint;",
     )
 
 
+def _progress(label: str) -> str:
+    """plpgsql, inside a back-fill loop: a NOTICE with rows done / total and elapsed seconds, at most every
+    PROGRESS_S seconds and once at the end (``v_done`` = keys walked, ``v_total`` = keys to walk)."""
+    return f"""IF v_from IS NULL OR clock_timestamp() - v_reported >= interval '{PROGRESS_S} seconds' THEN
+        RAISE NOTICE 'capacity back-fill {label}: % / % rows walked, % set, % s', v_done, v_total, v_set,
+            round(extract(epoch FROM clock_timestamp() - v_started)::numeric, 1);
+        v_reported := clock_timestamp();
+    END IF;"""
+
+
+def _keyset_backfill(label: str, table: str, key: str, update_sql: str) -> str:
+    """A back-fill that walks ``table`` in ``key`` order, BATCH_ROWS keys per transaction: every batch
+    reads only its own key range (``v_from`` <= key <= ``v_upto``, plain index ranges), so the whole walk is
+    one pass over the table however many rows stay unfilled, and a re-run simply walks again (filled rows
+    no longer match). ``update_sql`` is the UPDATE for one key range; it must only touch rows the rule fills."""
+    return f"""SELECT count(DISTINCT {key}) INTO v_total FROM public.{table};
+SELECT {key} INTO v_from FROM public.{table} ORDER BY {key} LIMIT 1;
+LOOP
+    v_upto := NULL;
+    IF v_from IS NOT NULL THEN
+        SELECT (array_agg(k ORDER BY k DESC))[1], count(*) INTO v_upto, v_batch FROM (
+            SELECT DISTINCT {key} AS k FROM public.{table} WHERE {key} >= v_from ORDER BY 1 LIMIT {BATCH_ROWS}) s;
+        v_done := v_done + v_batch;
+        {update_sql}
+        GET DIAGNOSTICS v_batch = ROW_COUNT;
+        v_set := v_set + v_batch;
+        COMMIT;  -- each batch is its own transaction: short row locks, resumable
+        SELECT {key} INTO v_from FROM public.{table} WHERE {key} > v_upto ORDER BY {key} LIMIT 1;
+    END IF;
+    {_progress(label)}
+    EXIT WHEN v_from IS NULL;
+END LOOP;"""
+
+
+_BACKFILL_DECLARE = """    v_batch bigint;
+    v_set bigint := 0;
+    v_done bigint := 0;
+    v_total bigint;
+    v_from uuid;
+    v_upto uuid;
+    v_started timestamptz := clock_timestamp();
+    v_reported timestamptz := clock_timestamp();"""
+
+
+def _in_range(column: str) -> str:
+    return f"{column} >= v_from AND {column} <= v_upto"
+
+
 def _backfill_assigned_zone() -> str:
     """bookings.assigned_zone_id where all of a booking's assigned tables share one zone."""
+    update = f"""WITH candidates AS (
+            SELECT b.id, min(t.zone_id::text)::uuid AS zone_id
+              FROM public.bookings b
+              JOIN public.{BTA} bta ON bta.booking_id = b.id
+              JOIN public.table_inventory t ON t.id = bta.table_id
+             WHERE b.assigned_zone_id IS NULL AND {_in_range('b.id')}
+             GROUP BY b.id
+            HAVING count(DISTINCT t.zone_id) = 1 AND bool_and(t.zone_id IS NOT NULL))
+        UPDATE public.bookings b SET assigned_zone_id = c.zone_id FROM candidates c WHERE b.id = c.id;"""
     return do_block(
         f"""IF {regclass('bookings')} IS NULL OR {regclass(BTA)} IS NULL OR {regclass('table_inventory')} IS NULL THEN
     RETURN;
 END IF;
-LOOP
-    WITH candidates AS (
-        SELECT b.id, min(t.zone_id::text)::uuid AS zone_id
-          FROM public.bookings b
-          JOIN public.{BTA} bta ON bta.booking_id = b.id
-          JOIN public.table_inventory t ON t.id = bta.table_id
-         WHERE b.assigned_zone_id IS NULL
-         GROUP BY b.id
-        HAVING count(DISTINCT t.zone_id) = 1 AND bool_and(t.zone_id IS NOT NULL)
-         LIMIT {BATCH_ROWS})
-    UPDATE public.bookings b SET assigned_zone_id = c.zone_id FROM candidates c WHERE b.id = c.id;
-    GET DIAGNOSTICS v_batch = ROW_COUNT;
-    v_total := v_total + v_batch;
-    COMMIT;  -- each batch is its own transaction: short row locks, resumable
-    EXIT WHEN v_batch < {BATCH_ROWS};
-END LOOP;
-RAISE NOTICE 'capacity back-fill bookings.assigned_zone_id: % rows set', v_total;""",
-        declare="    v_batch bigint;\n    v_total bigint := 0;",
+{_keyset_backfill('bookings.assigned_zone_id', 'bookings', 'id', update)}
+RAISE NOTICE 'capacity back-fill bookings.assigned_zone_id: % rows set', v_set;""",
+        declare=_BACKFILL_DECLARE,
     )
 
 
 def _backfill_allocation_id() -> str:
     """allocation_id = the booking's `table` allocation for that table overlapping the assignment window,
     newest first (the rule of 20251101170000)."""
+    update = f"""WITH candidates AS (
+            SELECT bta.id,
+                   (SELECT a.id FROM public.allocations a
+                     WHERE a.booking_id = bta.booking_id AND a.resource_type = 'table'
+                       AND a.resource_id = bta.table_id
+                       AND a."window" && tstzrange(bta.start_at, bta.end_at, '[)')
+                     ORDER BY a.created_at DESC, a.id DESC LIMIT 1) AS allocation_id
+              FROM public.{BTA} bta
+             WHERE bta.allocation_id IS NULL AND bta.start_at IS NOT NULL AND bta.end_at IS NOT NULL
+               AND bta.start_at < bta.end_at AND {_in_range('bta.id')})
+        UPDATE public.{BTA} bta SET allocation_id = c.allocation_id
+          FROM candidates c WHERE bta.id = c.id AND c.allocation_id IS NOT NULL;"""
     return do_block(
         f"""IF {regclass(BTA)} IS NULL OR {regclass('allocations')} IS NULL THEN
     RETURN;
 END IF;
-LOOP
-    WITH candidates AS (
-        SELECT bta.id,
-               (SELECT a.id FROM public.allocations a
-                 WHERE a.booking_id = bta.booking_id AND a.resource_type = 'table'
-                   AND a.resource_id = bta.table_id
-                   AND a."window" && tstzrange(bta.start_at, bta.end_at, '[)')
-                 ORDER BY a.created_at DESC, a.id DESC LIMIT 1) AS allocation_id
-          FROM public.{BTA} bta
-         WHERE bta.allocation_id IS NULL AND bta.start_at IS NOT NULL AND bta.end_at IS NOT NULL
-           AND bta.start_at < bta.end_at
-           AND EXISTS (SELECT 1 FROM public.allocations a
-                        WHERE a.booking_id = bta.booking_id AND a.resource_type = 'table'
-                          AND a.resource_id = bta.table_id
-                          AND a."window" && tstzrange(bta.start_at, bta.end_at, '[)'))
-         LIMIT {BATCH_ROWS})
-    UPDATE public.{BTA} bta SET allocation_id = c.allocation_id FROM candidates c WHERE bta.id = c.id;
-    GET DIAGNOSTICS v_batch = ROW_COUNT;
-    v_total := v_total + v_batch;
-    COMMIT;
-    EXIT WHEN v_batch < {BATCH_ROWS};
-END LOOP;
-RAISE NOTICE 'capacity back-fill {BTA}.allocation_id: % rows set', v_total;""",
-        declare="    v_batch bigint;\n    v_total bigint := 0;",
+{_keyset_backfill(f'{BTA}.allocation_id', BTA, 'id', update)}
+RAISE NOTICE 'capacity back-fill {BTA}.allocation_id: % rows set', v_set;""",
+        declare=_BACKFILL_DECLARE,
     )
 
 
 def _backfill_merge_group_id() -> str:
     """§5.4 item 8 [REC]: a booking with >= 2 assignment rows and exactly one merge_group allocation gets
     that allocation as merge group; zero or several are ambiguous, left NULL and counted."""
+    update = f"""WITH bookings_to_fill AS (
+            SELECT bta.booking_id,
+                   (SELECT min(a.id::text)::uuid FROM public.allocations a
+                     WHERE a.booking_id = bta.booking_id AND a.resource_type = 'merge_group') AS merge_group_id
+              FROM public.{BTA} bta
+             WHERE {_in_range('bta.booking_id')}
+             GROUP BY bta.booking_id
+            HAVING count(*) >= 2 AND bool_or(bta.merge_group_id IS NULL)
+               AND (SELECT count(*) FROM public.allocations a
+                     WHERE a.booking_id = bta.booking_id AND a.resource_type = 'merge_group') = 1)
+        UPDATE public.{BTA} bta SET merge_group_id = f.merge_group_id
+          FROM bookings_to_fill f
+         WHERE bta.booking_id = f.booking_id AND bta.merge_group_id IS NULL;"""
     return do_block(
         f"""IF {regclass(BTA)} IS NULL OR {regclass('allocations')} IS NULL THEN
     RETURN;
 END IF;
-LOOP
-    WITH bookings_to_fill AS (
-        SELECT bta.booking_id,
-               (SELECT min(a.id::text)::uuid FROM public.allocations a
-                 WHERE a.booking_id = bta.booking_id AND a.resource_type = 'merge_group') AS merge_group_id
-          FROM public.{BTA} bta
-         GROUP BY bta.booking_id
-        HAVING count(*) >= 2 AND bool_or(bta.merge_group_id IS NULL)
-           AND (SELECT count(*) FROM public.allocations a
-                 WHERE a.booking_id = bta.booking_id AND a.resource_type = 'merge_group') = 1
-         LIMIT {BATCH_ROWS})
-    UPDATE public.{BTA} bta SET merge_group_id = f.merge_group_id
-      FROM bookings_to_fill f
-     WHERE bta.booking_id = f.booking_id AND bta.merge_group_id IS NULL;
-    GET DIAGNOSTICS v_batch = ROW_COUNT;
-    v_total := v_total + v_batch;
-    COMMIT;
-    EXIT WHEN v_batch = 0;
-END LOOP;
+{_keyset_backfill(f'{BTA}.merge_group_id', BTA, 'booking_id', update)}
 SELECT count(*) INTO v_ambiguous FROM (
     SELECT bta.booking_id FROM public.{BTA} bta
      GROUP BY bta.booking_id
@@ -189,8 +216,8 @@ SELECT count(*) INTO v_ambiguous FROM (
        AND (SELECT count(*) FROM public.allocations a
              WHERE a.booking_id = bta.booking_id AND a.resource_type = 'merge_group') <> 1) s;
 RAISE NOTICE 'capacity back-fill {BTA}.merge_group_id: % rows set; % multi-table bookings left NULL (zero or several merge_group allocations)',
-    v_total, v_ambiguous;""",
-        declare="    v_batch bigint;\n    v_total bigint := 0;\n    v_ambiguous bigint;",
+    v_set, v_ambiguous;""",
+        declare=_BACKFILL_DECLARE + "\n    v_ambiguous bigint;",
     )
 
 

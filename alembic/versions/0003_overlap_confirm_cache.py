@@ -10,9 +10,10 @@ because rows may arrive under the old, weaker constraint in between. Nothing is 
 constraint fit; a finding stops the revision with the pairs listed.
 """
 
-from service.schema import catalog, ddl, preflight, security, shapes
+from service.schema import ddl, preflight, shapes
 from service.schema.ddl import LEDGER, Constraint, Index, do_block, dollar, lit, regclass
-from service.schema.runner import autocommit, run_sql, x_flag
+from service.schema.released import catalog, security
+from service.schema.runner import autocommit, migration_settings, run_sql, x_flag
 
 revision = "0003_overlap_confirm_cache"
 down_revision = "0002_merge_groups"
@@ -32,6 +33,8 @@ BCR_INDEXES = catalog.INDEXES[revision]
 # Shape (a) of §2.8: the endpoint-era constraint, replaced together with any other allocations_no_overlap.
 LEGACY_EXCLUSION = "allocations_resource_window_excl"
 # Redundant with the exclusion constraint's own GiST index (20251113203000 drops it too).
+# Memory for the GiST builds under the lock (this transaction only): a quarter less time than the 64MB default.
+BUILD_MEMORY = "512MB"
 REDUNDANT_INDEX = Index("allocations_resource_window_idx", "allocations", 'USING gist (resource_id, "window")')
 
 
@@ -85,9 +88,19 @@ ELSE
 END IF;"""
 
 
-def _overlap_constraints() -> str:
+def _overlap_constraints(max_locked_rows: int | None = None) -> str:
     """§5.5 items 3–5 in one DO block: lock only when something must change, re-check under the lock,
-    swap constraints, drop the redundant index, add the window CHECK NOT VALID."""
+    swap constraints, drop the redundant index, add the window CHECK NOT VALID. ``max_locked_rows``: the
+    size gate (None when the operator passed -x allow_long_lock=true)."""
+    gate = ""
+    if max_locked_rows is not None:
+        gate = f"""IF v_alloc_work AND (SELECT count(*) FROM public.allocations) > {max_locked_rows} THEN
+    RAISE EXCEPTION USING ERRCODE = 'P0001', MESSAGE = 'capacity_size_gate',
+        DETAIL = format('building allocations_no_overlap locks allocations (ACCESS EXCLUSIVE) while it indexes %s rows (limit {max_locked_rows})',
+                        (SELECT count(*) FROM public.allocations)),
+        HINT = 'schedule a maintenance window and re-run with -x allow_long_lock=true (or raise CAPACITY_MIGRATE_MAX_LOCKED_ROWS)';
+END IF;
+"""
     alloc = regclass("allocations")
     work_on_allocations = (
         f"NOT {_is_target_sql(NO_OVERLAP)} OR {ddl.constraint_exists_sql('allocations', LEGACY_EXCLUSION)}"
@@ -109,6 +122,9 @@ IF NOT v_alloc_work AND NOT v_bta_work THEN
     {ddl.ledger_insert(revision, 'constraint', f'{BTA}.{ASSIGNMENT_EXCLUSION.name}', 'adopted')}
     RETURN;
 END IF;
+{gate}RAISE NOTICE 'capacity 0003: locking % to build the overlap constraints over their rows (index build progress follows)',
+    concat_ws(' and ', CASE WHEN v_alloc_work THEN format('allocations (%s rows)', (SELECT count(*) FROM public.allocations)) END,
+                       CASE WHEN v_bta_work THEN format('{BTA} (%s rows)', (SELECT count(*) FROM public.{BTA})) END);
 -- under lock_timeout: a long reader makes this fail with 55P03 and nothing of this block stays
 IF v_alloc_work THEN
     LOCK TABLE public.allocations IN ACCESS EXCLUSIVE MODE;
@@ -116,9 +132,14 @@ END IF;
 IF v_bta_work THEN
     LOCK TABLE public.{BTA} IN ACCESS EXCLUSIVE MODE;
 END IF;
--- re-check: rows may have arrived under the old constraint since the first check
-{preflight.overlap_findings_sql(assignment_condition="v_bta_work")}
+-- Rows may have arrived under the old constraint since the first check. Building the exclusion
+-- constraints checks every pair anyway, so the pair search runs again only when a build fails (to name the
+-- pairs); the lock is held for the builds alone. Windows a constraint does not reject are checked here.
+{preflight.invalid_windows_sql()}
 {preflight.overlap_raise_sql()}
+PERFORM set_config('maintenance_work_mem',
+    greatest(pg_size_bytes(current_setting('maintenance_work_mem')), pg_size_bytes({lit(BUILD_MEMORY)}))::text || 'B', true);
+BEGIN
 IF v_alloc_work THEN
 {_replace_exclusion(NO_OVERLAP, (LEGACY_EXCLUSION,))}
     IF {regclass(REDUNDANT_INDEX.name)} IS NOT NULL THEN
@@ -138,7 +159,13 @@ ELSE
     -- already in target shape: recorded as the no-work branch above records it, so an uninterrupted run
     -- and a re-run after an interruption leave the same ledger
     {ddl.ledger_insert(revision, 'constraint', f'{BTA}.{ASSIGNMENT_EXCLUSION.name}', 'adopted')}
-END IF;""",
+END IF;
+EXCEPTION WHEN exclusion_violation THEN
+    -- an overlap arrived after the first check: report the pairs as the pre-flight does (nothing stays)
+{preflight.overlap_findings_sql(assignment_condition="v_bta_work")}
+{preflight.overlap_raise_sql()}
+    RAISE;  -- a violation the pair search does not see (never expected): the server's own error
+END;""",
         declare="    v_findings text[] := ARRAY[]::text[];\n"
         + preflight.OVERLAP_DECLARE
         + "\n    v_def text;\n    v_alloc_work boolean;\n    v_bta_work boolean;",
@@ -168,7 +195,7 @@ def upgrade() -> None:
     run_sql(
         _ensure_btree_gist(),
         preflight.overlap_guard_sql(),  # before any DDL; the same check migrate ran before 0001
-        _overlap_constraints(),
+        _overlap_constraints(None if x_flag("allow_long_lock") else migration_settings().migrate_max_locked_rows),
     )
     with autocommit():
         run_sql(ddl.validate([WINDOW_VALID]))

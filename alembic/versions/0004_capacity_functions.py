@@ -7,8 +7,8 @@ Revision ID: 0004_capacity_functions
 Revises: 0003_overlap_confirm_cache
 """
 
-from service.schema import capacity_functions as cf
 from service.schema.ddl import ensure_function, forget_revision, restore_functions
+from service.schema.released import capacity_functions as cf
 from service.schema.runner import run_sql
 
 revision = "0004_capacity_functions"

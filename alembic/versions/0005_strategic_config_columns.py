@@ -9,8 +9,6 @@ is the same as an online run and a second run executes no DDL. SQL builders: ser
 
 from alembic import context
 
-from service.schema import catalog, security
-from service.schema import strategic_configs as sc
 from service.schema.ddl import (
     drop_created_columns,
     drop_created_constraints,
@@ -23,6 +21,8 @@ from service.schema.ddl import (
     restore_functions,
     validate,
 )
+from service.schema.released import catalog, security
+from service.schema.released import strategic_configs as sc
 from service.schema.runner import autocommit, run_sql
 
 revision = "0005_strategic_config_columns"

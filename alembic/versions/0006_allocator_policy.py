@@ -10,8 +10,6 @@ executes no DDL). SQL builders: service/schema/allocator_policy.py.
 
 from alembic import context
 
-from service.schema import allocator_policy as ap
-from service.schema import security
 from service.schema.ddl import (
     drop_created_constraints,
     drop_created_triggers,
@@ -23,6 +21,8 @@ from service.schema.ddl import (
     restore_functions,
     validate,
 )
+from service.schema.released import allocator_policy as ap
+from service.schema.released import security
 from service.schema.runner import autocommit, run_sql
 
 revision = "0006_allocator_policy"

@@ -7,12 +7,12 @@ Issue 5: committing a planned booking took six round trips (BEGIN, tenant contex
 tables, assign_tables_atomic_v2, COMMIT); `commit_planned_assignment` does the same steps in one statement,
 which is its own transaction, and `commit_planned_assignments` commits a batch of bookings in one statement
 (each in a subtransaction, all locks taken up front in the single commit's order). Bodies:
-service/schema/sql/functions/commit_planned_assignment{,s}.sql. Guarded like every function this service
+service/schema/released/sql/0007_commit_planned_assignment/. Guarded like every function this service
 owns (marker + body hash: a second run executes no DDL).
 """
 
-from service.schema.capacity_functions import COMMIT_PLANNED_ASSIGNMENT, COMMIT_PLANNED_ASSIGNMENTS
 from service.schema.ddl import ensure_function, forget_revision, restore_functions
+from service.schema.released.capacity_functions import COMMIT_PLANNED_ASSIGNMENT, COMMIT_PLANNED_ASSIGNMENTS
 from service.schema.runner import run_sql
 
 revision = "0007_commit_planned_assignment"

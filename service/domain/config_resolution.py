@@ -43,7 +43,7 @@ def schema_state_from_columns(table_exists: bool, columns: set[str]) -> SchemaSt
     """Classify the strategic_configs shape from its column names (docs/strategic-config.md §3.5 item 1)."""
     if not table_exists:
         return "table_missing"
-    # same rule as the doctor's probe (service/schema/doctor.py strategic_config_state), so readiness and
+    # same rule as the doctor's probe (service/schema/doctor/strategic_probe.py strategic_config_state), so readiness and
     # the API never disagree: incomplete + legacy JSON = legacy_json_only (seed 000)
     complete = ({c.column for c in WEIGHT_COLUMNS} | {"updated_at"}) <= columns
     has_legacy = "weights" in columns

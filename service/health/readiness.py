@@ -1,6 +1,6 @@
 """Readiness: is the database reachable and is its schema what this version needs?
 
-Runs the doctor's cheap subset (service/schema/doctor.py) on a short-lived psycopg connection in a worker
+Runs the doctor's cheap subset (service/schema/doctor/readiness.py) on a short-lived psycopg connection in a worker
 thread, as the service's own runtime role, and caches the verdict (``CAPACITY_READINESS_CACHE_S``,
 default 60 s) so probes do not hammer the catalog.
 """

@@ -465,7 +465,22 @@ class Function:
         return f"CREATE OR REPLACE FUNCTION {self.header}\nAS {dollar(self.body, 'fn')}"
 
     def marker(self, revision: str) -> str:
-        return f"capacity-service:{revision}:{md5(self.create_sql)}"
+        """``capacity-service:<revision>:<md5 of the definition>``; revisions after the released ones append
+        ``:<md5 of the body>``, so a re-run of an earlier revision can tell a later revision's definition
+        from a foreign body under a stale comment (CREATE OR REPLACE keeps the comment)."""
+        from service.schema.released import RELEASED_REVISIONS
+
+        marker = f"capacity-service:{revision}:{md5(self.create_sql)}"
+        return marker if revision in RELEASED_REVISIONS else f"{marker}:{md5(self.body)}"
+
+
+def _later_markers_sql(revision: str) -> str:
+    """SQL array of LIKE patterns matching the markers of the revisions after ``revision`` in the chain."""
+    from service.schema.migrate import revisions
+
+    chain = list(revisions())
+    later = chain[chain.index(revision) + 1 :] if revision in chain else []
+    return "ARRAY[" + ", ".join(lit(f"capacity-service:{r}:%") for r in later) + "]::text[]"
 
 
 def ensure_function(revision: str, fn: Function, *, keep_existing_when_adopted: bool = False) -> str:
@@ -476,6 +491,7 @@ def ensure_function(revision: str, fn: Function, *, keep_existing_when_adopted: 
     database (e.g. the booking domain's ``set_booking_instants``) is left exactly as found.
     """
     marker = fn.marker(revision)
+    later = _later_markers_sql(revision)
     keep = ""
     if keep_existing_when_adopted:
         keep = f"""IF v_oid IS NOT NULL AND {MODE_EXPR} = {lit(MODE_ADOPTED)}
@@ -496,6 +512,10 @@ IF v_oid IS NOT NULL
    AND obj_description(v_oid, 'pg_proc') IS NOT DISTINCT FROM {lit(marker)}
    AND (SELECT md5(prosrc) FROM pg_proc WHERE oid = v_oid) = {lit(md5(fn.body))} THEN
     RETURN;  -- already this revision's definition
+END IF;
+IF v_oid IS NOT NULL AND obj_description(v_oid, 'pg_proc') LIKE ANY ({later})
+   AND split_part(obj_description(v_oid, 'pg_proc'), ':', 4) = (SELECT md5(prosrc) FROM pg_proc WHERE oid = v_oid) THEN
+    RETURN;  -- a later revision of this service re-created it: a re-run of the chain keeps that one
 END IF;
 {keep}IF v_oid IS NOT NULL THEN
     {ledger_insert(revision, 'function', fn.signature, 'replaced', 'pg_get_functiondef(v_oid)')}

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
+import functools
 import io
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 from service.schema.runner import BLOCKS_DONE, FAULT_AFTER_BLOCK
 from service.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-HEAD = "0007_commit_planned_assignment"
 
 
 def alembic_config(database_url: str | None, settings: Settings | None = None, **x_args: str) -> Config:
@@ -26,11 +28,25 @@ def alembic_config(database_url: str | None, settings: Settings | None = None, *
     return cfg
 
 
-class _XOpts:
+class _XOpts(argparse.Namespace):
     """Stand-in for the argparse namespace Alembic reads ``-x`` options from."""
 
     def __init__(self, x: list[str]):
-        self.x = x
+        super().__init__(x=x)
+
+
+@functools.cache
+def revisions() -> tuple[str, ...]:
+    """Revision ids of the Alembic script directory, oldest first (the one source of the chain)."""
+    script = ScriptDirectory.from_config(alembic_config(None))
+    return tuple(r.revision for r in reversed(list(script.walk_revisions())))
+
+
+def head() -> str:
+    return revisions()[-1]
+
+
+HEAD = head()
 
 
 def upgrade(

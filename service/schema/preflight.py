@@ -13,11 +13,18 @@ the read-only queries behind them and returns every overlap pair and duplicate g
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
 
 from service.schema.ddl import do_block, lit, regclass
 from service.schema.shapes import fk_shape_mismatch_sql
 from service.settings import Settings
+
+log = logging.getLogger("capacity.preflight")
 
 VERSION_TABLE = "capacity_alembic_version"
 OVERLAP = "capacity_preflight_overlap"
@@ -27,6 +34,7 @@ OVERLAP_HINT = (
     "then re-run"
 )
 PAIRS_SHOWN = 50
+SORT_MEMORY = "256MB"
 
 # Roles revision 0001 creates when missing (schema.md §4.2).
 REQUIRED_ROLES = ("anon", "authenticated", "service_role", "capacity_owner", "capacity_app")
@@ -63,37 +71,134 @@ def _has_columns_sql(table: str, columns: Sequence[str]) -> str:
 ALLOCATION_COLUMNS = ("id", "restaurant_id", "booking_id", "resource_type", "resource_id", "window", "shadow")
 ASSIGNMENT_COLUMNS = ("id", "booking_id", "table_id", "start_at", "end_at")
 
-ALLOCATION_OVERLAPS_SQL = """SELECT a1.id AS id_a, a2.id AS id_b, a1.booking_id AS booking_a, a2.booking_id AS booking_b,
-       a1.restaurant_id, a1.resource_type, a1.resource_id, a1."window" AS window_a, a2."window" AS window_b
-  FROM public.allocations a1
-  JOIN public.allocations a2
-    ON a2.restaurant_id = a1.restaurant_id AND a2.resource_type = a1.resource_type
-   AND a2.resource_id = a1.resource_id AND a1.id < a2.id AND a1."window" && a2."window"
- WHERE NOT a1.shadow AND NOT a2.shadow"""
+def _overlap_pairs_sql(
+    table: str, partition: str, window: str, where: str, columns: str, partner_columns: str
+) -> str:
+    """Every overlapping pair of rows of ``table`` on the same resource (``partition``), each pair once, in
+    O(n log n): one sort by resource and window start, not a self-join.
+
+    Sorted by (start, id) within a resource, a row overlaps an earlier one exactly when it starts before the
+    furthest end reached so far (or at it, when both bounds are inclusive) — the running maximum below.
+    Only those flagged rows, normally none, are then joined with the earlier rows of their resource to name
+    the pairs. ``window`` is the row's range expression; ``columns`` / ``partner_columns`` list the
+    per-row output columns as ``<expr> AS <name>_a`` / ``<expr> AS <name>_b`` for the later / earlier row."""
+    start = f"coalesce(lower({window}), '-infinity'::timestamptz)"
+    return f"""WITH sorted AS (
+    SELECT r.*, {window} AS w, {start} AS w_start,
+           max(coalesce(upper({window}), 'infinity'::timestamptz)) OVER reach AS reach_end,
+           bool_or(upper_inc({window})) OVER reach AS reach_inclusive
+      FROM public.{table} r
+     WHERE {where} AND NOT isempty({window})
+    WINDOW reach AS (PARTITION BY {partition} ORDER BY {start}, r.id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+), flagged AS (
+    SELECT * FROM sorted
+     WHERE w_start < reach_end OR (w_start = reach_end AND lower_inc(w) AND reach_inclusive)
+)
+SELECT least(f.id, e.id) AS id_a, greatest(f.id, e.id) AS id_b, {columns}, {partner_columns}
+  FROM flagged f
+  JOIN public.{table} e
+    ON {" AND ".join(f"e.{c.strip()} = f.{c.strip()}" for c in partition.split(","))}
+   AND {window.replace("r.", "e.")} && f.w
+   AND ({start.replace("r.", "e.")}, e.id) < (f.w_start, f.id)
+ WHERE {where.replace("r.", "e.")}"""
+
+
+def _pair(first: str, second: str) -> str:
+    """``first`` for the pair's smaller id, ``second`` for the other (pairs are reported as id_a < id_b)."""
+    return f"CASE WHEN f.id < e.id THEN {first} ELSE {second} END"
+
+
+ALLOCATION_OVERLAPS_SQL = _overlap_pairs_sql(
+    "allocations",
+    "restaurant_id, resource_type, resource_id",
+    'r."window"',
+    "NOT r.shadow",
+    ", ".join(
+        [
+            f"{_pair('f.booking_id', 'e.booking_id')} AS booking_a",
+            "f.restaurant_id, f.resource_type, f.resource_id",
+            f"""{_pair('f."window"', 'e."window"')} AS window_a""",
+        ]
+    ),
+    ", ".join(
+        [
+            f"{_pair('e.booking_id', 'f.booking_id')} AS booking_b",
+            f"""{_pair('e."window"', 'f."window"')} AS window_b""",
+        ]
+    ),
+)
 
 INVALID_WINDOWS_SQL = """SELECT id, booking_id, restaurant_id, resource_type, resource_id, "window"
   FROM public.allocations
  WHERE isempty("window") OR lower_inf("window") OR upper_inf("window")"""
 
-ASSIGNMENT_OVERLAPS_SQL = """SELECT b1.id AS id_a, b2.id AS id_b, b1.booking_id AS booking_a, b2.booking_id AS booking_b,
-       b1.table_id, tstzrange(b1.start_at, b1.end_at, '[)') AS window_a, tstzrange(b2.start_at, b2.end_at, '[)') AS window_b
-  FROM public.booking_table_assignments b1
-  JOIN public.booking_table_assignments b2
-    ON b2.table_id = b1.table_id AND b1.id < b2.id
-   AND tstzrange(b1.start_at, b1.end_at, '[)') && tstzrange(b2.start_at, b2.end_at, '[)')
- WHERE b1.start_at < b1.end_at AND b2.start_at < b2.end_at"""
+_ASSIGNMENT_WINDOW = "tstzrange(r.start_at, r.end_at, '[)')"
+ASSIGNMENT_OVERLAPS_SQL = _overlap_pairs_sql(
+    "booking_table_assignments",
+    "table_id",
+    _ASSIGNMENT_WINDOW,
+    "r.start_at < r.end_at",
+    ", ".join(
+        [
+            f"{_pair('f.booking_id', 'e.booking_id')} AS booking_a",
+            "f.table_id",
+            f"{_pair('f.w', _ASSIGNMENT_WINDOW.replace('r.', 'e.'))} AS window_a",
+        ]
+    ),
+    ", ".join(
+        [
+            f"{_pair('e.booking_id', 'f.booking_id')} AS booking_b",
+            f"{_pair(_ASSIGNMENT_WINDOW.replace('r.', 'e.'), 'f.w')} AS window_b",
+        ]
+    ),
+)
 
 # The constraint whose absence makes the assignment-overlap check necessary.
 ASSIGNMENT_EXCLUSION = "no_overlapping_table_assignments"
 
-OVERLAP_DECLARE = "    v_count bigint;\n    v_sample text;"
+OVERLAP_DECLARE = "    v_count bigint;\n    v_sample text;\n    v_rows bigint;\n    v_started timestamptz;"
+
+
+def progress_sql(check: str, rows_sql: str | None = None) -> str:
+    """plpgsql: a NOTICE ``capacity pre-flight <check>: <rows> rows, <s> s`` (rows done = total: each check
+    is one statement) and restart the clock in ``v_started``. The migration prints NOTICEs on stderr."""
+    rows = f"SELECT count(*) INTO v_rows FROM {rows_sql};\n" if rows_sql else ""
+    return f"""{rows}RAISE NOTICE 'capacity pre-flight %: % rows checked in % s', {lit(check)}, coalesce(v_rows::text, '-'),
+    round(extract(epoch FROM clock_timestamp() - v_started)::numeric, 1);
+v_started := clock_timestamp();"""
+
+
+def _findings_from_pairs(pairs_sql: str, describe: str, what: str) -> str:
+    """plpgsql: count the pairs and format the first ones in one pass (the pair query runs once)."""
+    return f"""    SELECT count(*), string_agg({describe}, '; ' ORDER BY id_a, id_b) FILTER (WHERE n <= {PAIRS_SHOWN})
+      INTO v_count, v_sample
+      FROM (SELECT p.*, row_number() OVER (ORDER BY id_a, id_b) AS n FROM ({pairs_sql}) p) s;
+    IF v_count > 0 THEN
+        v_findings := v_findings || format(
+            '{OVERLAP}: %s {what}; first {PAIRS_SHOWN}: %s', v_count, v_sample);
+    END IF;"""
+
+
+def invalid_windows_sql(*, guarded: bool = True) -> str:
+    """plpgsql: append a finding for allocations with an empty or unbounded window (no exclusion constraint
+    rejects those). ``guarded``: only when allocations has the columns the query reads."""
+    check = f"""    SELECT count(*), string_agg(format('%s (%s)', id, "window"), '; ')
+      INTO v_count, v_sample FROM ({INVALID_WINDOWS_SQL}) w;
+    IF v_count > 0 THEN
+        v_findings := v_findings || format('{OVERLAP}: %s allocation(s) with an empty or unbounded window: %s',
+                                           v_count, v_sample);
+    END IF;"""
+    if not guarded:
+        return check
+    return f"IF {_has_columns_sql('allocations', ALLOCATION_COLUMNS)} THEN\n{check}\nEND IF;"
 
 
 def overlap_findings_sql(*, assignment_condition: str | None = None) -> str:
     """plpgsql fragment appending ``capacity_preflight_overlap: …`` lines to ``v_findings`` (needs
     :data:`OVERLAP_DECLARE`): non-shadow allocation overlaps, empty/unbounded windows, and — while
     ``no_overlapping_table_assignments`` is missing (or while ``assignment_condition`` holds) — overlapping
-    assignment windows. DETAIL shows the count and the first 50 pairs; nothing is modified."""
+    assignment windows. DETAIL shows the count and the first 50 pairs; nothing is modified. Each check
+    reports its row count and time as a NOTICE."""
     assignment_guard = _has_columns_sql("booking_table_assignments", ASSIGNMENT_COLUMNS)
     if assignment_condition:
         assignment_guard = f"{assignment_condition} AND {assignment_guard}"
@@ -102,36 +207,28 @@ def overlap_findings_sql(*, assignment_condition: str | None = None) -> str:
             " AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = "
             f"{regclass('booking_table_assignments')} AND conname = {lit(ASSIGNMENT_EXCLUSION)})"
         )
+    allocation_pair = (
+        "format('%s & %s (bookings %s & %s; %s %s; %s & %s)', id_a, id_b, booking_a, booking_b, "
+        "resource_type, resource_id, window_a, window_b)"
+    )
+    assignment_pair = (
+        "format('%s & %s (bookings %s & %s; table %s; %s & %s)', id_a, id_b, booking_a, booking_b, "
+        "table_id, window_a, window_b)"
+    )
     return f"""-- overlapping non-shadow allocations / invalid windows / overlapping assignments (0003)
+v_started := clock_timestamp();
+-- the searches sort every row by resource and start: in memory, not in temporary files (this transaction only)
+PERFORM set_config('work_mem', greatest(pg_size_bytes(current_setting('work_mem')), pg_size_bytes('{SORT_MEMORY}'))::text || 'B', true);
 IF {_has_columns_sql('allocations', ALLOCATION_COLUMNS)} THEN
-    SELECT count(*) INTO v_count FROM ({ALLOCATION_OVERLAPS_SQL}) p;
-    IF v_count > 0 THEN
-        SELECT string_agg(format('%s & %s (bookings %s & %s; %s %s; %s & %s)', id_a, id_b, booking_a, booking_b,
-                                 resource_type, resource_id, window_a, window_b), '; ')
-          INTO v_sample
-          FROM (SELECT * FROM ({ALLOCATION_OVERLAPS_SQL}) p ORDER BY id_a, id_b LIMIT {PAIRS_SHOWN}) s;
-        v_findings := v_findings || format(
-            '{OVERLAP}: %s overlapping non-shadow allocation pair(s) (same restaurant, resource type and resource); first {PAIRS_SHOWN}: %s',
-            v_count, v_sample);
-    END IF;
-    SELECT count(*), string_agg(format('%s (%s)', id, "window"), '; ')
-      INTO v_count, v_sample FROM ({INVALID_WINDOWS_SQL}) w;
-    IF v_count > 0 THEN
-        v_findings := v_findings || format('{OVERLAP}: %s allocation(s) with an empty or unbounded window: %s',
-                                           v_count, v_sample);
-    END IF;
+{_findings_from_pairs(ALLOCATION_OVERLAPS_SQL, allocation_pair,
+                      "overlapping non-shadow allocation pair(s) (same restaurant, resource type and resource)")}
+{invalid_windows_sql(guarded=False)}
+    {progress_sql("allocation overlaps", "public.allocations")}
 END IF;
 IF {assignment_guard} THEN
-    SELECT count(*) INTO v_count FROM ({ASSIGNMENT_OVERLAPS_SQL}) p;
-    IF v_count > 0 THEN
-        SELECT string_agg(format('%s & %s (bookings %s & %s; table %s; %s & %s)', id_a, id_b, booking_a, booking_b,
-                                 table_id, window_a, window_b), '; ')
-          INTO v_sample
-          FROM (SELECT * FROM ({ASSIGNMENT_OVERLAPS_SQL}) p ORDER BY id_a, id_b LIMIT {PAIRS_SHOWN}) s;
-        v_findings := v_findings || format(
-            '{OVERLAP}: %s overlapping booking_table_assignments pair(s) on the same table; first {PAIRS_SHOWN}: %s',
-            v_count, v_sample);
-    END IF;
+{_findings_from_pairs(ASSIGNMENT_OVERLAPS_SQL, assignment_pair,
+                      "overlapping booking_table_assignments pair(s) on the same table")}
+    {progress_sql("assignment overlaps", "public.booking_table_assignments")}
 END IF;"""
 
 
@@ -180,7 +277,7 @@ END IF;"""
 # incompatible shapes, generated from the catalog (0001 step 6, 0002 step 3, 0005 step 2)
 # --------------------------------------------------------------------------------------------------
 def _catalog_columns() -> list[tuple[str, str, str, bool]]:
-    from service.schema import catalog
+    from service.schema.released import catalog
 
     rows = []
     for table in catalog.TABLES.values():
@@ -192,7 +289,7 @@ def _catalog_columns() -> list[tuple[str, str, str, bool]]:
 
 
 def _catalog_foreign_keys():
-    from service.schema import catalog
+    from service.schema.released import catalog
     from service.schema.shapes import fk_shape
 
     return [
@@ -243,7 +340,8 @@ END LOOP;
 
 
 # --------------------------------------------------------------------------------------------------
-# size gate (§5.2) — the only rewrite under ACCESS EXCLUSIVE in the chain is 0002's generated column
+# size gates (§5.2): the long ACCESS EXCLUSIVE locks of the chain — 0002's rewrite for its generated column
+# and 0003's build of allocations_no_overlap
 # --------------------------------------------------------------------------------------------------
 def _allow_long_lock() -> bool:
     """The operator's ``-x allow_long_lock=true``, when running inside Alembic (baked in as a literal)."""
@@ -264,23 +362,45 @@ def _check_size_gate(settings: Settings) -> str:
     return f"""-- size gate: adding booking_table_assignments.assignment_window rewrites the table (0002)
 IF {bta} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = {bta}
        AND attname = 'assignment_window' AND NOT attisdropped) THEN
-    SELECT reltuples::bigint INTO v_count FROM pg_class WHERE oid = {bta};
-    IF v_count < 0 THEN
-        SELECT count(*) INTO v_count FROM (SELECT 1 FROM public.booking_table_assignments LIMIT {limit + 1}) s;
-    END IF;
+    -- the real count, not the planner's estimate: the operator plans the maintenance window with it
+    SELECT count(*) INTO v_count FROM public.booking_table_assignments;
     IF v_count > {limit} THEN
         v_findings := v_findings || format(
-            'capacity_size_gate: adding booking_table_assignments.assignment_window rewrites about %s rows under ACCESS EXCLUSIVE (limit {limit}); schedule a maintenance window and re-run with -x allow_long_lock=true',
+            'capacity_size_gate: adding booking_table_assignments.assignment_window rewrites %s rows under ACCESS EXCLUSIVE (limit {limit}); schedule a maintenance window and re-run with -x allow_long_lock=true',
+            v_count);
+    END IF;
+    v_rows := v_count;
+    {progress_sql("size gate")}
+END IF;
+-- size gate: building allocations_no_overlap (0003) holds ACCESS EXCLUSIVE on allocations for the index build
+IF {exclusion_build_pending_sql()} THEN
+    SELECT count(*) INTO v_count FROM public.allocations;
+    IF v_count > {limit} THEN
+        v_findings := v_findings || format(
+            'capacity_size_gate: building allocations_no_overlap locks allocations (ACCESS EXCLUSIVE, reads and writes wait) while it indexes %s rows (limit {limit}); schedule a maintenance window and re-run with -x allow_long_lock=true',
             v_count);
     END IF;
 END IF;"""
+
+
+def exclusion_build_pending_sql() -> str:
+    """SQL: true when revision 0003 will build allocations_no_overlap (allocations exists, the constraint is
+    missing or of another shape) — a build under ACCESS EXCLUSIVE that takes about 50–100 µs per row."""
+    from service.schema.released import catalog
+    from service.schema.shapes import normalise_def, normalised_def_sql
+
+    target = next(c for c in catalog.CONSTRAINTS["0003_overlap_confirm_cache"] if c.name == "allocations_no_overlap")
+    printed = normalise_def(target.definition.replace(" INITIALLY IMMEDIATE", ""))
+    return f"""({regclass('allocations')} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_constraint
+        WHERE conrelid = {regclass('allocations')} AND conname = 'allocations_no_overlap' AND contype = 'x'
+          AND {normalised_def_sql('pg_get_constraintdef(oid)')} = {lit(printed)}))"""
 
 
 # --------------------------------------------------------------------------------------------------
 # privileges
 # --------------------------------------------------------------------------------------------------
 def _check_privileges(settings: Settings) -> str:
-    from service.schema import catalog
+    from service.schema.released import catalog
 
     roles = "ARRAY[" + ", ".join(lit(r) for r in REQUIRED_ROLES) + "]::text[]"
     tables = "ARRAY[" + ", ".join(lit(t) for t in catalog.TABLES) + "]::text[]"
@@ -327,8 +447,8 @@ END IF;"""
 
 # Further checks register here: each returns a plpgsql fragment that appends text items to v_findings.
 # The first takes the known revisions, the others the Settings.
-CHECKS = [
-    _check_version_table,
+VERSION_CHECK: Callable[[Sequence[str]], str] = _check_version_table
+CHECKS: list[Callable[[Settings], str]] = [
     _check_overlaps,
     _check_duplicate_scopes,
     _check_shapes,
@@ -337,12 +457,15 @@ CHECKS = [
 ]
 
 
-def preflight_sql(known_revisions: Sequence[str], settings: Settings | None = None) -> str:
-    """``known_revisions``: newest first (Alembic's walk order)."""
+def preflight_sql(
+    known_revisions: Sequence[str], settings: Settings | None = None, *, skip: Sequence[Callable[[Settings], str]] = ()
+) -> str:
+    """``known_revisions``: newest first (Alembic's walk order). ``skip``: checks left out (the report
+    runs the overlap and duplicate-scope queries itself, in full)."""
     settings = settings or Settings()
-    parts = [check(known_revisions) for check in CHECKS[:1]]
-    parts += [check(settings) for check in CHECKS[1:]]
-    body = "\n".join(parts) + """
+    parts = [VERSION_CHECK(known_revisions)]
+    parts += [check(settings) for check in CHECKS if check not in skip]
+    body = "v_started := clock_timestamp();\n" + "\n".join(parts) + """
 IF cardinality(v_findings) > 0 THEN
     RAISE EXCEPTION USING ERRCODE = 'P0001',
         MESSAGE = split_part(v_findings[1], ':', 1),
@@ -361,47 +484,58 @@ END IF;"""
 # full read-only report for `capacity-service preflight`
 # --------------------------------------------------------------------------------------------------
 def _known_revisions() -> list[str]:
-    from alembic.script import ScriptDirectory
+    from service.schema import migrate
 
-    from service.schema.migrate import alembic_config
-
-    return [rev.revision for rev in ScriptDirectory.from_config(alembic_config(None)).walk_revisions()]
+    return list(reversed(migrate.revisions()))
 
 
-def _rows(cur, sql: str) -> list[dict]:
+def _rows(cur: psycopg.Cursor[tuple[Any, ...]], sql: str) -> list[dict[str, Any]]:
     cur.execute(sql)
+    assert cur.description is not None
     names = [d.name for d in cur.description]
     return [dict(zip(names, (None if v is None else str(v) for v in row), strict=True)) for row in cur.fetchall()]
 
 
-def _has_columns(cur, table: str, columns: Sequence[str]) -> bool:
+def _first(cur: psycopg.Cursor[tuple[Any, ...]]) -> Any:
+    row = cur.fetchone()
+    assert row is not None, "a one-row query returned no row"
+    return row[0]
+
+
+def _has_columns(cur: psycopg.Cursor[tuple[Any, ...]], table: str, columns: Sequence[str]) -> bool:
     cur.execute(f"SELECT {_has_columns_sql(table, columns)}")
-    return bool(cur.fetchone()[0])
+    return bool(_first(cur))
 
 
 def preflight_report(url: str, settings: Settings | None = None) -> list[dict]:
     """Every finding ``migrate`` would refuse on, one flat dict per item (``check`` = the finding code,
     ``kind`` = what the row lists); overlap pairs and duplicate groups are listed in full, not the first
-    50. Read-only (a READ ONLY transaction, rolled back). An empty list means ``migrate`` would proceed."""
-    import psycopg
-
+    50. Read-only (a READ ONLY transaction, rolled back). An empty list means ``migrate`` would proceed.
+    Progress (each check's rows and time) goes to the ``capacity.preflight`` logger."""
     settings = settings or Settings()
     report: list[dict] = []
     with psycopg.connect(url) as conn, conn.cursor() as cur:
+        conn.add_notice_handler(lambda diag: log.info("%s", diag.message_primary))
         cur.execute("SET TRANSACTION READ ONLY")
         if _has_columns(cur, "allocations", ALLOCATION_COLUMNS):
-            for row in _rows(cur, ALLOCATION_OVERLAPS_SQL + " ORDER BY a1.id, a2.id"):
-                report.append({"check": OVERLAP, "kind": "allocation_overlap", **row})
+            started = time.perf_counter()
+            pairs = _rows(cur, ALLOCATION_OVERLAPS_SQL + " ORDER BY id_a, id_b")
+            report += [{"check": OVERLAP, "kind": "allocation_overlap", **row} for row in pairs]
             for row in _rows(cur, INVALID_WINDOWS_SQL + " ORDER BY id"):
                 report.append({"check": OVERLAP, "kind": "invalid_window", "id_a": row.pop("id"), **row})
+            log.info("capacity pre-flight allocation overlaps (full list): %s pair(s) in %.1f s",
+                     len(pairs), time.perf_counter() - started)
         if _has_columns(cur, "booking_table_assignments", ASSIGNMENT_COLUMNS):
             cur.execute(
                 "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = "
                 f"{regclass('booking_table_assignments')} AND conname = {lit(ASSIGNMENT_EXCLUSION)})"
             )
-            if not cur.fetchone()[0]:
-                for row in _rows(cur, ASSIGNMENT_OVERLAPS_SQL + " ORDER BY b1.id, b2.id"):
-                    report.append({"check": OVERLAP, "kind": "assignment_overlap", **row})
+            if not _first(cur):
+                started = time.perf_counter()
+                pairs = _rows(cur, ASSIGNMENT_OVERLAPS_SQL + " ORDER BY id_a, id_b")
+                report += [{"check": OVERLAP, "kind": "assignment_overlap", **row} for row in pairs]
+                log.info("capacity pre-flight assignment overlaps (full list): %s pair(s) in %.1f s",
+                         len(pairs), time.perf_counter() - started)
         if _has_columns(cur, "strategic_configs", ("id", "restaurant_id")):
             stamp = "updated_at" if _has_columns(cur, "strategic_configs", ("updated_at",)) else "NULL::timestamptz"
             cur.execute(
@@ -420,13 +554,11 @@ def preflight_report(url: str, settings: Settings | None = None) -> list[dict]:
                 })
         # The remaining checks (version table, shapes, size gate, privileges) come from the DO block.
         try:
-            cur.execute(preflight_sql(_known_revisions(), settings))
+            cur.execute(preflight_sql(_known_revisions(), settings, skip=(_check_overlaps, _check_duplicate_scopes)))
         except psycopg.errors.RaiseException as exc:
             detail = exc.diag.message_detail or ""
             for line in detail.splitlines():
                 code, _, text = line.partition(":")
-                if code in (OVERLAP, DUPLICATE_SCOPE):
-                    continue  # already listed in full above
                 report.append({"check": code, "kind": "finding", "detail": text.strip()})
         conn.rollback()
     return report

@@ -24,6 +24,7 @@ def run_sql(*chunks: str) -> None:
         ctx.impl.static_output(sql)
         return
     raw = op.get_bind().connection.driver_connection
+    assert raw is not None, "the migration connection is closed"
     with raw.cursor() as cur:
         cur.execute(sql)
 

@@ -27,7 +27,7 @@ CHANGE_CHANNEL = "strategic_config_changed"
 # SQLSTATEs that mean "the table or a column is not what this code expects", not an outage.
 SCHEMA_SQLSTATES = frozenset({"42P01", "42703"})
 
-# Same catalog facts as the doctor's probe (service/schema/doctor.py): table present, its live columns.
+# Same catalog facts as the doctor's probe (service/schema/doctor/strategic_probe.py): table present, its live columns.
 _PROBE_SQL = text(
     """
     SELECT to_regclass('public.strategic_configs') IS NOT NULL AS table_exists,

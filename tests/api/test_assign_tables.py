@@ -401,7 +401,7 @@ async def test_a_database_older_than_the_service_is_503_not_ready_with_nothing_w
 ) -> None:
     """New code deployed before `migrate` (0007's commit function absent): the run stops at the first commit
     with 503 NOT_READY naming what is missing, instead of 200 with every booking skipped."""
-    from service.schema.capacity_functions import COMMIT_PLANNED_ASSIGNMENT
+    from service.schema.released.capacity_functions import COMMIT_PLANNED_ASSIGNMENT
 
     aw.sql(f"DROP FUNCTION {COMMIT_PLANNED_ASSIGNMENT.signature}")
     before = _written(aw)

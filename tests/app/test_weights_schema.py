@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from service.domain.weights import DEFAULT_SCARCITY, SCARCITY, WEIGHT_COLUMNS, WeightColumn
-from service.schema import strategic_configs as backfill
+from service.schema.released import strategic_configs as backfill
 
 
 def _column(conn: psycopg.Connection, name: str) -> tuple[int, int, str, str | None]:

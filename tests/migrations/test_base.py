@@ -8,8 +8,9 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from service.schema import catalog, migrate, security
+from service.schema import migrate
 from service.schema.ddl import do_block
+from service.schema.released import catalog, security
 from tests.support import pg
 from tests.support.ddl_audit import ddl_audit
 

@@ -9,7 +9,7 @@ import pytest
 from psycopg import errors
 
 from service.schema import migrate
-from service.schema.capacity_functions import ensure_capacity_rules_sql
+from service.schema.released.capacity_functions import ensure_capacity_rules_sql
 from tests.support import pg
 from tests.support.floor import Floor, add_booking, commit, count, seed_floor
 

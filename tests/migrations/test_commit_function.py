@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from service.domain.allocator.model import ACTIVE_BOOKING_STATUSES
 from service.schema import migrate
-from service.schema.capacity_functions import COMMIT_PLANNED_ASSIGNMENT, COMMIT_PLANNED_ASSIGNMENTS
+from service.schema.released.capacity_functions import COMMIT_PLANNED_ASSIGNMENT, COMMIT_PLANNED_ASSIGNMENTS
 from tests.support import pg
 from tests.support.floor import SERVICE_DATE, TIMEZONE, add_booking, commit, count, seed_floor
 

@@ -89,7 +89,7 @@ def test_full_check_run_as_the_service_login(head_db: str) -> None:
 
 
 def test_manifest_is_fresh(head_db: str) -> None:
-    """Drift between the revisions and the committed manifest: regenerate it (see doctor.py's docstring)."""
+    """Drift between the revisions and the committed manifest: regenerate it (see the service.schema.doctor package docstring)."""
     with connect(head_db) as conn:
         built = json.loads(doctor.manifest_text(doctor.build_manifest(conn)))
     committed = doctor.load_manifest()

@@ -14,7 +14,7 @@ import pytest
 from psycopg import errors
 
 from service.schema import migrate
-from service.schema.capacity_functions import FUNCTIONS, LEGACY_ASSIGN_5ARG
+from service.schema.released.capacity_functions import FUNCTIONS, LEGACY_ASSIGN_5ARG
 from tests.support import pg
 from tests.support.floor import commit, count, seed_floor
 
@@ -71,7 +71,8 @@ def test_e1_unguarded_capacity_function_is_replaced(head_db: str) -> None:
     migrate.upgrade(head_db, "head")
 
     assert len(commit(head_db, f.b1, [f.t1])) == 1
-    assert _comment(head_db, SIG_VALIDATE).startswith(f"capacity-service:{REVISION}:")
+    # 0004 replaced the unguarded body; 0008 re-created it for both column shapes
+    assert _comment(head_db, SIG_VALIDATE).startswith("capacity-service:0008_column_types:")
     saved = pg.run(
         head_db,
         "SELECT action, previous_definition FROM capacity_schema_ledger"

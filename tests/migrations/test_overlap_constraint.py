@@ -181,3 +181,23 @@ def test_downgrade_0003_refuses_to_drop_confirmation_results_with_rows(empty_db:
     assert pg.run(empty_db, "SELECT count(*) FROM pg_constraint WHERE conname = ANY (%s)", (list(names),)) == [(0,)]
     migrate.upgrade(empty_db, "0003_overlap_confirm_cache")
     assert pg.run(empty_db, "SELECT count(*) FROM pg_constraint WHERE conname = ANY (%s)", (list(names),)) == [(3,)]
+
+
+def test_overlap_arriving_after_the_first_check_is_refused_under_the_lock_naming_the_pair(empty_db: str) -> None:
+    """0003 does not repeat the pair search under its lock: the constraint build checks every pair. An
+    overlap that slipped in after the first check (simulated by running the locked block alone) makes the
+    build fail, and the block answers as the pre-flight does — the pair named, nothing left behind."""
+    from alembic.script import ScriptDirectory
+
+    migrate.upgrade(empty_db, "0002_merge_groups")
+    floor = seed_floor(empty_db)
+    first, second = uuid.uuid4(), uuid.uuid4()
+    pg.run(empty_db, allocation_sql(str(first), str(floor.restaurant), str(floor.b1), str(floor.t1), *EVENING))
+    pg.run(empty_db, allocation_sql(str(second), str(floor.restaurant), str(floor.b2), str(floor.t1), *LATER))
+    script = ScriptDirectory.from_config(migrate.alembic_config(None))
+    locked_block = script.get_revision("0003_overlap_confirm_cache").module._overlap_constraints()
+    with pytest.raises(psycopg.errors.RaiseException) as err:
+        pg.run(empty_db, locked_block)
+    assert err.value.diag.message_primary == "capacity_preflight_overlap"
+    assert f"{min(first, second)} & {max(first, second)}" in (err.value.diag.message_detail or "")
+    assert pg.run(empty_db, "SELECT count(*) FROM pg_constraint WHERE conname LIKE 'allocations_no_overlap%'") == [(0,)]

@@ -270,17 +270,22 @@ def test_non_owner_without_create_privilege_is_refused(
 def test_size_gate(head_db: str, floor: Floor) -> None:
     """A rewrite of a table above CAPACITY_MIGRATE_MAX_LOCKED_ROWS needs -x allow_long_lock=true."""
     pg.run(head_db, "INSERT INTO booking_table_assignments (booking_id, table_id) VALUES (%s, %s)", (floor.b1, floor.t1))
+    pg.run(head_db, "INSERT INTO booking_table_assignments (booking_id, table_id) VALUES (%s, %s), (%s, %s)",
+           (floor.b2, floor.t2, floor.b1, floor.t3))
     pg.run(head_db, "DROP VIEW merge_group_members_v;"
                     "ALTER TABLE booking_table_assignments DROP COLUMN assignment_window;" + FORGET_HISTORY_SQL)
-    tiny = Settings(migrate_max_locked_rows=0)
+    tiny = Settings(migrate_max_locked_rows=1)
     with pytest.raises(Exception) as err:
         migrate.upgrade(head_db, "head", tiny)
     assert _error(err.value).diag.message_primary == "capacity_size_gate"
+    # the real count (3), not a planner estimate or a probe stopped just past the limit (2)
+    assert "rewrites 3 rows under ACCESS EXCLUSIVE (limit 1)" in _error(err.value).diag.message_detail
     assert _history_absent(head_db)
     # the revision's own gate, for a plain upgrade without the up-front pre-flight
     with pytest.raises(Exception) as err:
         migrate.upgrade(head_db, "head", tiny, skip_preflight="true")
     assert _error(err.value).diag.message_primary == "capacity_size_gate"
+    assert "rewrites 3 rows under ACCESS EXCLUSIVE (limit 1)" in _error(err.value).diag.message_detail
     migrate.upgrade(head_db, "head", tiny, allow_long_lock="true")
     assert pg.run(head_db, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'booking_table_assignments'::regclass "
                            "AND attname = 'assignment_window' AND NOT attisdropped") == [(1,)]
@@ -330,3 +335,74 @@ def test_overlapping_assignments_and_invalid_windows_refused(head_db: str, floor
     kinds = {r["kind"]: r for r in preflight.preflight_report(head_db)}
     assert {kinds["assignment_overlap"]["id_a"], kinds["assignment_overlap"]["id_b"]} == {str(first), str(second)}
     assert kinds["invalid_window"]["id_a"] == str(empty)
+
+
+# --------------------------------------------------------------------------------------------------
+# the O(n log n) overlap search finds exactly the pairs a self-join finds
+# --------------------------------------------------------------------------------------------------
+NAIVE_ALLOCATION_PAIRS = """SELECT least(a1.id, a2.id), greatest(a1.id, a2.id) FROM public.allocations a1
+  JOIN public.allocations a2 ON a2.restaurant_id = a1.restaurant_id AND a2.resource_type = a1.resource_type
+   AND a2.resource_id = a1.resource_id AND a1.id < a2.id AND a1."window" && a2."window"
+ WHERE NOT a1.shadow AND NOT a2.shadow ORDER BY 1, 2"""
+
+NAIVE_ASSIGNMENT_PAIRS = """SELECT least(b1.id, b2.id), greatest(b1.id, b2.id) FROM public.booking_table_assignments b1
+  JOIN public.booking_table_assignments b2 ON b2.table_id = b1.table_id AND b1.id < b2.id
+   AND tstzrange(b1.start_at, b1.end_at, '[)') && tstzrange(b2.start_at, b2.end_at, '[)')
+ WHERE b1.start_at < b1.end_at AND b2.start_at < b2.end_at ORDER BY 1, 2"""
+
+
+def test_overlap_search_finds_the_pairs_a_self_join_finds(empty_db: str) -> None:
+    """Random windows on few resources: shared starts, nested windows, touching ends with every bound
+    inclusivity, empty and unbounded windows, shadow rows, NULL and reversed assignment times."""
+    pg.run(
+        empty_db,
+        """CREATE TABLE public.allocations (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), restaurant_id int,
+               booking_id uuid DEFAULT gen_random_uuid(), resource_type text, resource_id int, "window" tstzrange,
+               shadow boolean);
+           CREATE TABLE public.booking_table_assignments (id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+               booking_id uuid DEFAULT gen_random_uuid(), table_id int, start_at timestamptz, end_at timestamptz);
+           SELECT setseed(0.42);
+           INSERT INTO public.allocations (restaurant_id, resource_type, resource_id, "window", shadow)
+           SELECT 1 + (random() * 1)::int, (ARRAY['table', 'merge_group'])[1 + (random() * 1)::int],
+                  (random() * 3)::int,
+                  CASE WHEN random() < 0.03 THEN tstzrange(NULL, '2025-01-01 12:00'::timestamptz)
+                       WHEN random() < 0.03 THEN tstzrange('2025-01-01 20:00'::timestamptz, NULL)
+                       ELSE tstzrange(s, s + make_interval(hours => (random() * 3)::int),
+                                      (ARRAY['[)', '[]', '()', '(]'])[1 + (random() * 3)::int]) END,
+                  random() < 0.2
+             FROM (SELECT '2025-01-01 10:00'::timestamptz + make_interval(hours => (random() * 12)::int) AS s
+                     FROM generate_series(1, 400)) g;
+           INSERT INTO public.booking_table_assignments (table_id, start_at, end_at)
+           SELECT (random() * 4)::int, s,
+                  CASE WHEN random() < 0.03 THEN NULL ELSE s + make_interval(hours => (random() * 4)::int - 1) END
+             FROM (SELECT '2025-01-01 10:00'::timestamptz + make_interval(hours => (random() * 12)::int) AS s
+                     FROM generate_series(1, 400)) g;""",
+    )
+    fast_allocations = pg.run(empty_db, f"SELECT id_a, id_b FROM ({preflight.ALLOCATION_OVERLAPS_SQL}) p ORDER BY 1, 2")
+    fast_assignments = pg.run(empty_db, f"SELECT id_a, id_b FROM ({preflight.ASSIGNMENT_OVERLAPS_SQL}) p ORDER BY 1, 2")
+    assert len(fast_allocations) > 100 and len(fast_assignments) > 100  # the data does overlap
+    assert fast_allocations == pg.run(empty_db, NAIVE_ALLOCATION_PAIRS)
+    assert fast_assignments == pg.run(empty_db, NAIVE_ASSIGNMENT_PAIRS)
+
+
+def test_size_gate_for_the_overlap_constraint_build(empty_db: str) -> None:
+    """Building allocations_no_overlap (0003) locks allocations for the whole index build: above
+    CAPACITY_MIGRATE_MAX_LOCKED_ROWS the pre-flight and 0003's own gate refuse with the real row count,
+    -x allow_long_lock=true builds it."""
+    migrate.upgrade(empty_db, "0002_merge_groups")
+    floor = seed_floor(empty_db)
+    for i in range(3):
+        start, end = f"2031-06-1{i + 1} 18:00+00", f"2031-06-1{i + 1} 20:00+00"
+        pg.run(empty_db, allocation_sql(str(uuid.uuid4()), str(floor.restaurant), None, str(floor.t1), start, end))
+    small = Settings(migrate_max_locked_rows=2)
+    with pytest.raises(Exception) as err:
+        migrate.upgrade(empty_db, "head", small)
+    assert _error(err.value).diag.message_primary == "capacity_size_gate"
+    assert "indexes 3 rows (limit 2)" in (_error(err.value).diag.message_detail or "")
+    with pytest.raises(Exception) as err:
+        migrate.upgrade(empty_db, "head", small, skip_preflight="true")
+    assert "indexes 3 rows (limit 2)" in (_error(err.value).diag.message_detail or "")
+    assert pg.run(empty_db, "SELECT version_num FROM capacity_alembic_version") == [("0002_merge_groups",)]
+    migrate.upgrade(empty_db, "head", small, allow_long_lock="true")
+    assert pg.run(empty_db, "SELECT count(*) FROM pg_constraint WHERE conname = 'allocations_no_overlap'") == [(1,)]
+    migrate.upgrade(empty_db, "head", small)  # at head: nothing left to build, no gate

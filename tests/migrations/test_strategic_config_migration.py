@@ -12,7 +12,8 @@ import psycopg
 import pytest
 from alembic import command
 
-from service.schema import catalog, migrate
+from service.schema import migrate
+from service.schema.released import catalog
 from tests.support import pg
 from tests.support.fixtures import (
     FIXTURE_B_ROWS,

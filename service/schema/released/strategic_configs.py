@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 
-from service.schema import catalog
 from service.schema.ddl import (
     LEDGER,
     Column,
@@ -37,6 +36,7 @@ from service.schema.ddl import (
     lit,
     regclass,
 )
+from service.schema.released import catalog
 
 TABLE = "strategic_configs"
 SCOPE_KEY = "strategic_configs_restaurant_id_key"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from service.schema.catalog import READ_ONLY_TABLES
 from service.schema.ddl import (
     Function,
     do_block,
@@ -31,6 +30,7 @@ from service.schema.ddl import (
     lit,
     revoke_all,
 )
+from service.schema.released.catalog import READ_ONLY_TABLES
 
 OWNER_ROLE = "capacity_owner"
 SERVICE_ROLE = "service_role"

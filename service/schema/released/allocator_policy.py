@@ -11,8 +11,8 @@ the online run and a second run executes no DDL.
 
 from __future__ import annotations
 
-from service.schema import catalog
 from service.schema.ddl import LEDGER, Constraint, Function, Table, do_block, dollar, lit, regclass
+from service.schema.released import catalog
 
 REVISION = catalog.REV_ALLOCATOR
 TABLE = "restaurant_allocator_policies"

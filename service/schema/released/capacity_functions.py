@@ -1,6 +1,6 @@
 """The database functions and triggers of revision 0004 (schema.md §3.1–§3.4, §3.6).
 
-Bodies live as readable plpgsql in ``sql/functions/<name>.sql``; this module pairs each with its header
+Bodies live as readable plpgsql in ``sql/<revision>/<name>.sql``; this module pairs each with its header
 (signature, RETURNS, volatility, SECURITY DEFINER, search_path) as a :class:`ddl.Function`. ``FUNCTIONS``
 is in callee-before-caller order, the order 0004 creates them in (its downgrade walks it backwards).
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from service.schema import catalog
 from service.schema.ddl import (
     LEDGER,
     Function,
@@ -24,10 +23,13 @@ from service.schema.ddl import (
     regclass,
     validate,
 )
-from service.schema.security import table_security_sql
+from service.schema.released import catalog
+from service.schema.released.security import table_security_sql
 
 REVISION = "0004_capacity_functions"
-SQL_DIR = Path(__file__).resolve().parent / "sql" / "functions"
+# Bodies, one folder per revision that installs them.
+SQL_DIR = Path(__file__).resolve().parent / "sql"
+COMMIT_REVISION = "0007_commit_planned_assignment"
 
 # Every security definer function pins its search path (the original set only `public`, §3).
 _DEFINER = "SECURITY DEFINER\nSET search_path = public, pg_temp"
@@ -38,18 +40,18 @@ ASSIGN_RETURNS = "TABLE (table_id uuid, start_at timestamp with time zone, end_a
 LEGACY_ASSIGN_5ARG = "public.assign_tables_atomic_v2(uuid, uuid[], text, boolean, uuid)"
 
 
-def body(name: str) -> str:
-    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+def body(name: str, revision: str = REVISION) -> str:
+    return (SQL_DIR / revision / f"{name}.sql").read_text(encoding="utf-8")
 
 
 def _fn(name: str, args: str, identity: str, returns: str, *, definer: bool = True,
-        volatility: str = "VOLATILE", grant: bool = True) -> Function:
+        volatility: str = "VOLATILE", grant: bool = True, revision: str = REVISION) -> Function:
     header = f"public.{name}({args})\nRETURNS {returns}\nLANGUAGE plpgsql\n{volatility}"
     header += f"\n{_DEFINER}" if definer else "\nSET search_path = public, pg_temp"
     return Function(
         signature=f"public.{name}({identity})",
         header=header,
-        body=body(name),
+        body=body(name, revision),
         security_definer=definer,
         # Trigger functions are not called by roles; firing a trigger checks no EXECUTE privilege.
         grant_to=("service_role",) if grant else (),
@@ -112,6 +114,7 @@ COMMIT_PLANNED_ASSIGNMENT = _fn(
     "uuid, uuid, uuid[], text, boolean, uuid, timestamp with time zone, timestamp with time zone",
     "TABLE (outcome text, booking_status text, table_id uuid)",
     definer=False,
+    revision=COMMIT_REVISION,
 )
 
 # Revision 0007 too: a batch of planned bookings in one statement, each in its own subtransaction, every
@@ -123,6 +126,7 @@ COMMIT_PLANNED_ASSIGNMENTS = _fn(
     "TABLE (booking_id uuid, outcome text, booking_status text, table_id uuid, error_sqlstate text, "
     "error_message text)",
     definer=False,
+    revision=COMMIT_REVISION,
 )
 
 FUNCTIONS: tuple[Function, ...] = (

@@ -1,0 +1,5 @@
+"""``python -m service.schema.doctor``."""
+
+from service.schema.doctor.cli import main
+
+raise SystemExit(main())
