@@ -34,11 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from assign_day import SCENARIOS, generate_day  # noqa: E402
 
-from service.api.assign_tables import commit_plan, endpoint_planner_options  # noqa: E402
-from service.domain.model import DayInput  # noqa: E402
-from service.domain.planner import plan_day  # noqa: E402
-from service.domain.strategic import StrategicWeights  # noqa: E402
-from service.repository import assignments as repo  # noqa: E402
+from service.assign import repository as repo  # noqa: E402
+from service.assign.service import commit_plan, endpoint_planner_options  # noqa: E402
+from service.domain.allocator.model import DayInput  # noqa: E402
+from service.domain.allocator.planner import plan_day  # noqa: E402
+from service.domain.weights import StrategicWeights  # noqa: E402
 from service.schema import migrate  # noqa: E402
 
 NS = uuid.UUID("6f1c7a52-0c55-4f31-9a0e-55d8e2f1b4a0")

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from service.domain.model import (  # noqa: E402
+from service.domain.allocator.model import (  # noqa: E402
     SHIPPED_DEMAND_RULES,
     AllocatorConfig,
     Booking,
@@ -36,7 +36,7 @@ from service.domain.model import (  # noqa: E402
     ServicePeriod,
     Table,
 )
-from service.domain.planner import DayPlanner, InstanceBooking, PlannerOptions, export_instance  # noqa: E402
+from service.domain.allocator.planner import DayPlanner, InstanceBooking, PlannerOptions, export_instance  # noqa: E402
 
 TZ = ZoneInfo("Europe/London")
 SERVICE_DATE = date(2025, 11, 14)  # a Friday
@@ -358,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-commit", action="store_true", help="skip the plan + commit column")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from service.api.assign_tables import endpoint_planner_options
+    from service.assign.service import endpoint_planner_options
 
     header = (
         f"{'scenario':<30} {'eval':>5} {'plan s':>7} {'plan+commit s':>13} {'greedy':>6} {'optim':>6} "

@@ -8,15 +8,18 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from service.api import assign_tables, health, strategic_config
+from service.assign import routes as assign_tables
 from service.auth import TokenVerifier
 from service.dburl import to_libpq_url, to_sqlalchemy_url
-from service.domain.model import AllocatorConfig
 from service.errors import install_error_handlers
-from service.readiness import ReadinessProbe
+from service.health import routes as health
+from service.health.readiness import ReadinessProbe
 from service.repository.database import build_engine, build_sessionmaker
 from service.settings import Settings
-from service.strategic_config_cache import ChangeListener, StrategicConfigMetrics, StrategicConfigService
+from service.strategic_config import routes as strategic_config
+from service.strategic_config.listener import ChangeListener
+from service.strategic_config.metrics import StrategicConfigMetrics
+from service.strategic_config.service import StrategicConfigService
 
 log = logging.getLogger("capacity.app")
 
@@ -72,8 +75,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.token_verifier = TokenVerifier(settings)
-    # FEATURE_* flags read once; an out-of-range value refuses to start (assign-tables.md §5)
-    app.state.allocator_config = AllocatorConfig.from_env()
+    # FEATURE_* flags, validated by Settings (an invalid one refused to start before we got here)
+    app.state.allocator_config = settings.allocator_config()
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(strategic_config.ops_router)
@@ -88,6 +91,13 @@ def create_app(settings: Settings) -> FastAPI:
 
 def app_from_environment() -> FastAPI:
     """Factory for uvicorn worker processes (``serve --workers N``): settings come from the environment."""
-    from service.settings import get_settings
+    import sys
 
-    return create_app(get_settings())
+    from service.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+    return create_app(settings)

@@ -144,7 +144,8 @@ def mint_token(
 # Dependencies are ``async def``: FastAPI runs plain ``def`` dependencies in the thread pool, which
 # dominated the cost of a cached read. Only a JWKS fetch can block, and that one goes to a thread.
 async def get_verifier(request: Request) -> TokenVerifier:
-    return request.app.state.token_verifier
+    verifier: TokenVerifier = request.app.state.token_verifier
+    return verifier
 
 
 def _bearer(request: Request) -> str:

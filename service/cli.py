@@ -20,9 +20,12 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
 
 from service.dburl import redacted
-from service.settings import Settings
+from service.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("capacity.cli")
 
@@ -72,10 +75,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         signal.signal(signal.SIGTERM, _exit_on_signal)
     workers = args.workers or settings.workers
     try:
-        common = {"host": args.host or settings.host, "port": args.port or settings.port, "log_level": settings.log_level}
+        common: dict[str, Any] = {"host": args.host or settings.host, "port": args.port or settings.port, "log_level": settings.log_level}
         if workers > 1:
             # Worker processes build their own app from the environment; hand them what embedded mode decided.
             if embedded is not None:
+                assert settings.database_url is not None  # embedded mode set it
                 os.environ["DATABASE_URL"] = settings.database_url.get_secret_value()
                 if settings.jwt_secret is not None:
                     os.environ["CAPACITY_JWT_SECRET"] = settings.jwt_secret.get_secret_value()
@@ -92,8 +96,7 @@ def _exit_on_signal(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def _secret(value: str):
-    from pydantic import SecretStr
+def _secret(value: str) -> SecretStr:
 
     return SecretStr(value)
 
@@ -300,7 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)  # one line per variable, no traceback (refuse to start)
+        return EXIT_UNREACHABLE
     _configure_logging(settings.log_level)
     return int(args.func(args, settings) or 0)
 

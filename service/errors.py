@@ -31,7 +31,7 @@ class ErrorDetail(BaseModel):
 
 class Problem(BaseModel):
     """Body of every error response: RFC 9457 members plus the shared extension members of the specs
-    (assign-tables.md §2.3): ``code`` to branch on, ``error``/``message`` for the original dashboard."""
+    (docs/assign-tables.md §2.3): ``code`` to branch on, ``error``/``message`` for the original dashboard."""
 
     type: str = Field(default="about:blank")
     title: str
@@ -117,6 +117,15 @@ class AssignmentRunInProgress(ServiceError):
 
 class PreconditionFailed(ServiceError):
     status, code, title = 412, "PRECONDITION_FAILED", "Precondition failed"
+
+
+class ConfigVersionMismatch(PreconditionFailed):
+    """A conditional write named a version that is no longer current. Raised by the application service
+    with the current tag; the HTTP answer (412 with that ``ETag`` header) is decided here."""
+
+    def __init__(self, detail: str | None = None, *, current_etag: str) -> None:
+        super().__init__(detail, headers={"ETag": current_etag})
+        self.current_etag = current_etag
 
 
 class AuthUnavailable(ServiceError):

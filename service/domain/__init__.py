@@ -1,9 +1,12 @@
-"""Capacity domain: pure Python, standard library only (no web framework, ORM or driver imports).
+"""Capacity domain: pure Python, standard library only (no web framework, ORM, driver, environment or clock
+it is not given). Checked by mypy in strict mode.
 
-Auto-assign entry points (assign-tables.md §7, issue 5):
-- `planner.plan_day(DayInput, AllocatorConfig, StrategicWeights, PlannerOptions) -> plan.DayPlan`
-- inputs in `model` (tables, bookings, service periods, policy, busy intervals, holds, …),
-  strategic weights and the provider protocol in `strategic`,
-  windows in `windows`, candidate search in `floor`, scoring in `scoring`,
-  the day-level optimiser in `optimiser`.
+- ``weights``: the strategic weights, defined once (ranges, defaults, column scales, clamping, names) and the
+  allocator's per-run snapshot ``StrategicWeights``.
+- ``config_resolution``: strategic-config resolution, ETags and write validation (docs/strategic-config.md §3).
+- ``allocator``: the table allocator (docs/assign-tables.md §7). Entry point
+  ``allocator.planner.plan_day(DayInput, AllocatorConfig, StrategicWeights, PlannerOptions) -> DayPlan``;
+  inputs in ``allocator.model``, windows in ``windows``, candidate search in ``floor``, scoring in
+  ``scoring``, the day-level optimiser in ``optimiser``, the output types in ``day_plan``, the decision trace
+  in ``trace``.
 """

@@ -1,7 +1,9 @@
 """Async engine and per-request sessions (SQLAlchemy 2 + asyncpg).
 
 The engine is built in the app's lifespan (never at import) and lives on ``app.state``; each request gets
-one session that commits once at the end. Services only flush.
+one session (``SessionDep``) that commits when the handler returns. Routes commit it early when they hand
+work to an application service, which opens its own sessions and connections (one checked-out connection
+per request at a time: holding one while waiting for a second deadlocks the pool under load).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ async def membership_role(session: AsyncSession, user_id: uuid.UUID, restaurant_
 
 
 async def set_tenant_context(session: AsyncSession, restaurant_id: uuid.UUID) -> None:
-    """Transaction-scoped tenant context read by the RLS policies (schema.md §3.5, §4.2 item 3)."""
+    """Transaction-scoped tenant context read by the RLS policies (docs/assign-tables.md §3)."""
     await session.execute(
         text("SELECT set_config('app.restaurant_id', :rid, true)"), {"rid": str(restaurant_id)}
     )

@@ -1,4 +1,4 @@
-"""Shared set-up for the assign-tables API tests: the schema.md §7 floor (tests/support/floor.py) with
+"""Shared set-up for the assign-tables API tests: the tests/support/floor.py floor (tests/support/floor.py) with
 people who are members of its restaurant, an outsider of another restaurant, and request helpers."""
 
 from __future__ import annotations

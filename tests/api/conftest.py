@@ -54,7 +54,7 @@ async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.
 
 @dataclass
 class World:
-    """Acceptance fixtures of strategic-config.md §7: restaurants A and B and their people."""
+    """Acceptance fixtures of docs/strategic-config.md §7: restaurants A and B and their people."""
 
     db_url: str  # superuser URL of the test database
     settings: Settings
@@ -138,7 +138,7 @@ def app_factory(world: World) -> Callable[..., contextlib.AbstractAsyncContextMa
     return factory
 
 
-# --- auto-assign world (tests/api/assign_support.py): the schema.md §7 floor, users of every role ---------
+# --- auto-assign world (tests/api/assign_support.py): the floor of tests/support/floor.py, users of every role ---------
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.api.assign_tables import endpoint_planner_options
+from service.assign.service import endpoint_planner_options
 
 
 @pytest.mark.parametrize(

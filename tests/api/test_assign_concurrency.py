@@ -1,4 +1,4 @@
-"""Concurrency and outages of POST /api/ops/dashboard/assign-tables (assign-tables.md §8.5, case 45): two
+"""Concurrency and outages of POST /api/ops/dashboard/assign-tables (docs/assign-tables.md §8.5, case 45): two
 runs for one restaurant-day never double-book a table nor give a booking two table sets — with the run
 lock (two replicas), and without it (the commit transaction and the database constraints are the last
 line of defence: conflicts become skips, never a 500). A database outage is 503 with Retry-After."""
@@ -14,8 +14,8 @@ import psycopg
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from service.api import assign_tables
-from service.repository import assignments as repo
+from service.assign import repository as repo
+from service.assign import service as assign_service
 from tests.api.assign_support import AssignWorld, seed_assign_world
 from tests.api.conftest import make_settings, running_app
 
@@ -140,7 +140,7 @@ async def test_database_outage_during_the_run_is_503(busy: AssignWorld) -> None:
 
 
 def test_unknown_sqlstates_are_repository_errors() -> None:
-    """Case 44 classification table (schema.md §3.1)."""
+    """Case 44 classification table (docs/assign-tables.md §8.3)."""
     assert repo.classify("23P01", "") == ("ASSIGNMENT_CONFLICT", True)
     assert repo.classify("23505", "") == ("ASSIGNMENT_CONFLICT", True)
     assert repo.classify("P0001", "allocations_no_overlap") == ("ASSIGNMENT_CONFLICT", True)
@@ -155,7 +155,7 @@ def test_unknown_sqlstates_are_repository_errors() -> None:
 async def test_connection_lost_mid_run_is_503_and_earlier_commits_stay(
     busy: AssignWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """§8.3: a lost connection ends the run with 503; bookings committed before it stay committed (the
+    """docs/assign-tables.md §8.3: a lost connection ends the run with 503; bookings committed before it stay committed (the
     commits run on parallel lanes, so "before" is whatever reported ok, on any lane)."""
     real = repo.commit_batch
     calls = 0
@@ -173,7 +173,7 @@ async def test_connection_lost_mid_run_is_503_and_earlier_commits_stay(
                 committed[booking_id] = set(outcome.table_ids)
         return outcomes
 
-    monkeypatch.setattr(assign_tables, "COMMIT_BATCH_SIZE", 1)  # one booking per statement: "two before"
+    monkeypatch.setattr(assign_service, "COMMIT_BATCH_SIZE", 1)  # one booking per statement: "two before"
     monkeypatch.setattr(repo, "commit_batch", flaky)
     async with running_app(busy.settings) as (_, http):
         resp = await busy.assign(http)
@@ -189,20 +189,20 @@ def test_commit_lanes_keep_each_zone_on_one_lane_in_plan_order() -> None:
     the plan's order, the biggest zones are spread first, and no more lanes than zones or COMMIT_LANES."""
     from types import SimpleNamespace
 
-    from service.api.assign_tables import _commit_lanes
+    from service.assign.service import commit_lanes
 
     zones = {"a1": "A", "a2": "A", "b1": "B", "c1": "C", "d1": "D"}
     day = SimpleNamespace(tables=[SimpleNamespace(id=t, zone_id=z) for t, z in zones.items()])
     plan = [SimpleNamespace(booking_id=f"k{i}", table_ids=(t,))
             for i, t in enumerate(["a1", "b1", "a2", "c1", "a1", "b1", "d1", "a2"])]
-    lanes = _commit_lanes(day, plan, 3)  # type: ignore[arg-type]
+    lanes = commit_lanes(day, plan, 3)  # type: ignore[arg-type]
     assert [[p.booking_id for p in lane] for lane in lanes] == [
         ["k0", "k2", "k4", "k7"],  # zone A (4 bookings) alone
         ["k1", "k5"],  # zone B (2)
         ["k3", "k6"],  # zones C and D (1 each) on the lightest lane
     ]
-    assert len(_commit_lanes(day, plan, 1)) == 1 and _commit_lanes(day, plan, 1)[0] == plan
-    assert len(_commit_lanes(day, plan[:1], 3)) == 1  # one zone: one lane
+    assert len(commit_lanes(day, plan, 1)) == 1 and commit_lanes(day, plan, 1)[0] == plan
+    assert len(commit_lanes(day, plan[:1], 3)) == 1  # one zone: one lane
 
 
 async def test_a_batch_that_fails_as_a_whole_is_committed_one_by_one(

@@ -1,17 +1,24 @@
-"""The §2.2 response body built from a plan and its commit outcomes (no database: plain data in)."""
+"""The docs/assign-tables.md §2.2 response body built from a plan and its commit outcomes (no database: plain data in)."""
 
 from __future__ import annotations
 
-from service.api.assign_tables import COMMIT_CONFLICT_REASON, _response
-from service.domain.plan import ASSIGNMENT_CONFLICT
-from service.repository.assignments import CommitOutcome
+from typing import Any
+
+from service.assign.repository import CommitOutcome
+from service.assign.service import COMMIT_CONFLICT_REASON, build_response
+from service.domain.allocator.day_plan import ASSIGNMENT_CONFLICT
 from tests.domain.builders import DAY, booking, make_day, run, table
+
+
+def _body(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The response as sent: the route omits unset fields (``decisions`` when not captured)."""
+    return build_response(*args, **kwargs).model_dump(exclude_unset=True)
 
 
 def test_empty_day_and_capture_off():
     day = make_day([table("A", 4)], [])
     plan = run(day)
-    assert _response(plan, day, {}, capture=True, dry_run=False) == {
+    assert _body(plan, day, {}, capture=True, dry_run=False) == {
         "date": DAY.isoformat(),
         "assigned": [],
         "skipped": [],
@@ -22,7 +29,7 @@ def test_empty_day_and_capture_off():
     }
     quiet_day = make_day([table("A", 4)], [booking("b", "18:00", 2)])
     quiet = run(quiet_day, capture_decisions=False)
-    assert "decisions" not in _response(quiet, quiet_day, None, capture=False, dry_run=True)
+    assert "decisions" not in _body(quiet, quiet_day, None, capture=False, dry_run=True)
 
 
 def test_commit_outcomes_move_failures_into_skipped_in_processing_order():
@@ -36,7 +43,7 @@ def test_commit_outcomes_move_failures_into_skipped_in_processing_order():
         "b2": (CommitOutcome(True, planned["b2"].table_ids), 1),
         "b3": (CommitOutcome(True, planned["b3"].table_ids), 1),
     }
-    body = _response(plan, day, outcomes, capture=True, dry_run=False)
+    body = _body(plan, day, outcomes, capture=True, dry_run=False)
     assert [a["bookingId"] for a in body["assigned"]] == ["b2", "b3"]
     assert body["skipped"] == [
         {"bookingId": "b1", "reason": COMMIT_CONFLICT_REASON, "reasonCode": ASSIGNMENT_CONFLICT}

@@ -1,5 +1,5 @@
-"""POST /api/ops/dashboard/assign-tables end to end (assign-tables.md §2, §3, §8, §13 cases 37-48): the real
-app as the runtime role capacity_app on a fresh head database, the schema.md §7 floor (T1 cap 2, T2/T3 cap 4
+"""POST /api/ops/dashboard/assign-tables end to end (docs/assign-tables.md §2, §3, docs/assign-tables.md §8, §13 cases 37-48): the real
+app as the runtime role capacity_app on a fresh head database, the floor of tests/support/floor.py (T1 cap 2, T2/T3 cap 4
 adjacent in zone Z, T4 cap 4 in zone Y, Dinner 17:00-23:00; B1 party 2 18:00-20:00, B2 party 4 18:30-20:30)."""
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 
+from service.assign import repository as repo
+from service.assign.routes import get_clock
 from service.auth import mint_token
-from service.repository import assignments as repo
 from tests.api.assign_support import PATH, ROLES, AssignWorld
 from tests.api.conftest import JWT_SECRET
 
@@ -47,7 +48,7 @@ def _problem(resp: httpx.Response, status: int, code: str) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------------
-# auth matrix (§3, cases 37-40)
+# auth matrix (docs/assign-tables.md §3, cases 37-40)
 # ------------------------------------------------------------------------------------------------------
 def _claims(aw: AssignWorld, **over) -> dict:
     now = int(time.time())
@@ -105,7 +106,7 @@ async def test_every_member_role_may_run_it(aw: AssignWorld, client: httpx.Async
     resp = await aw.assign(client, role)
     assert resp.status_code == 200, resp.text
     assert {a["bookingId"] for a in resp.json()["assigned"]} == {str(aw.floor.b1), str(aw.floor.b2)}
-    # assigned_by is the caller (§3 item 3)
+    # assigned_by is the caller (docs/assign-tables.md §3 item 3)
     by = {r[0] for r in aw.sql(
         "SELECT DISTINCT assigned_by FROM booking_table_assignments WHERE booking_id IN (%s, %s)",
         (aw.floor.b1, aw.floor.b2))}
@@ -113,7 +114,7 @@ async def test_every_member_role_may_run_it(aw: AssignWorld, client: httpx.Async
 
 
 # ------------------------------------------------------------------------------------------------------
-# request handling (§2.1, cases 37, 41, 42)
+# request handling (docs/assign-tables.md §2.1, cases 37, 41, 42)
 # ------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "payload",
@@ -146,7 +147,7 @@ async def test_date_defaults_to_today_in_the_restaurant_timezone(
     """Case 41: tz America/Los_Angeles, now 2025-03-02T02:30Z → 2025-03-01 (the UTC date is the 2nd)."""
     app, client = app_client
     aw.sql("UPDATE restaurants SET timezone = 'America/Los_Angeles' WHERE id = %s", (aw.rid,))
-    app.state.assign_clock = lambda: datetime(2025, 3, 2, 2, 30, tzinfo=UTC)
+    app.dependency_overrides[get_clock] = lambda: lambda: datetime(2025, 3, 2, 2, 30, tzinfo=UTC)
     resp = await client.post(PATH, json={"restaurantId": str(aw.rid)}, headers=aw.auth("owner"))
     assert resp.status_code == 200, resp.text
     assert resp.json()["date"] == "2025-03-01"
@@ -155,7 +156,7 @@ async def test_date_defaults_to_today_in_the_restaurant_timezone(
 
 
 def test_blank_timezone_means_europe_london() -> None:
-    # a blank value cannot be stored (schema.md §2.1); read from a hand-built fixture it is London, not UTC
+    # a blank value cannot be stored (docs/assign-tables.md §4); read from a hand-built fixture it is London, not UTC
     assert repo.today_in("  ", datetime(2025, 6, 30, 23, 30, tzinfo=UTC)).isoformat() == "2025-07-01"
     assert repo.today_in(None, datetime(2025, 6, 30, 23, 30, tzinfo=UTC)).isoformat() == "2025-07-01"
 
@@ -178,7 +179,7 @@ async def test_empty_day_is_200_with_empty_lists(aw: AssignWorld, client: httpx.
 
 
 # ------------------------------------------------------------------------------------------------------
-# commit path (§8, cases 43-46)
+# commit path (docs/assign-tables.md §8, cases 43-46)
 # ------------------------------------------------------------------------------------------------------
 async def test_commit_writes_the_block_window_and_a_deterministic_key(
     aw: AssignWorld, client: httpx.AsyncClient
@@ -219,7 +220,7 @@ async def test_a_resent_request_is_a_no_op(aw: AssignWorld, client: httpx.AsyncC
 
 
 async def test_commit_refuses_a_second_table_set_and_accepts_the_same_one(aw: AssignWorld, client) -> None:
-    """§8.5 [REC] in the service's commit transaction: the booking row is locked and a booking holding
+    """docs/assign-tables.md §8.5 [REC] in the service's commit transaction: the booking row is locked and a booking holding
     tables never gets another set; the identical set is reported as a retry, nothing written."""
     body = (await aw.assign(client)).json()
     b1 = next(a for a in body["assigned"] if a["bookingId"] == str(aw.floor.b1))
@@ -261,7 +262,7 @@ async def test_status_filter(aw: AssignWorld, client: httpx.AsyncClient) -> None
     seen = {a["bookingId"] for a in body["assigned"]} | {s["bookingId"] for s in body["skipped"]}
     assert str(pending) in seen
     assert str(cancelled) not in seen and str(completed) not in seen
-    # the endpoint does not change booking status (§1)
+    # the endpoint does not change booking status (docs/assign-tables.md §1)
     assert aw.sql("SELECT status::text FROM bookings WHERE id = %s", (pending,)) == [("pending_allocation",)]
 
 
@@ -282,7 +283,7 @@ async def test_capacity_exceeded_is_a_skip_without_a_second_plan(aw: AssignWorld
 
 async def test_commit_conflict_tries_the_next_plan(aw: AssignWorld, client: httpx.AsyncClient) -> None:
     """A hold the planner cannot see (a hold window without members) makes the planned table conflict at
-    commit: the next conflict-free plan is committed instead (§7.11 [REC])."""
+    commit: the next conflict-free plan is committed instead (docs/assign-tables.md §7.11 [REC])."""
     dry = (await aw.assign(client, dryRun=True)).json()
     planned = {a["bookingId"]: a["tableIds"] for a in dry["assigned"]}
     blocked = planned[str(aw.floor.b1)]
@@ -362,7 +363,7 @@ async def test_strategic_override_reaches_the_planner(aw: AssignWorld, client: h
 
 
 # ------------------------------------------------------------------------------------------------------
-# run lock (§8.5, case 45)
+# run lock (docs/assign-tables.md §8.5, case 45)
 # ------------------------------------------------------------------------------------------------------
 async def test_a_held_run_lock_is_409_at_once(aw: AssignWorld, client: httpx.AsyncClient) -> None:
     name = repo.run_lock_name(aw.rid, aw.floor.date)
@@ -425,7 +426,7 @@ async def test_a_missing_column_when_reading_the_day_is_503_not_ready(aw: Assign
 
 
 async def test_feature_flag_overrides_apply_for_the_configured_environment(aw: AssignWorld) -> None:
-    """feature_flag_overrides rows are per environment (assign-tables.md §5): a staging row changes a
+    """feature_flag_overrides rows are per environment (docs/assign-tables.md §5): a staging row changes a
     staging deployment's run, not a production one's (CAPACITY_ENVIRONMENT, default production)."""
     from tests.api.conftest import make_settings, running_app
 

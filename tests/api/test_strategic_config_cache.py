@@ -1,11 +1,11 @@
-"""Cache and cross-replica invalidation (issue 4 item 4; strategic-config.md §3.6, case 16)."""
+"""Cache and cross-replica invalidation (issue 4 item 4; docs/strategic-config.md §3.6, case 16)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-from service.strategic_config_cache import LISTENER_APPLICATION_NAME
+from service.strategic_config.listener import LISTENER_APPLICATION_NAME
 from tests.api.conftest import World
 
 P = "/api/ops/settings/strategic-config"
@@ -92,7 +92,8 @@ async def test_listener_reconnects_and_drops_the_cache(world: World, app_factory
 
 async def test_ttl_is_the_upper_bound_without_notify_and_old_entries_are_pruned(world: World) -> None:
     from service.repository.database import build_engine, build_sessionmaker
-    from service.strategic_config_cache import StrategicConfigMetrics, StrategicConfigService
+    from service.strategic_config.metrics import StrategicConfigMetrics
+    from service.strategic_config.service import StrategicConfigService
 
     now = [1000.0]
     engine = build_engine(world.settings.database_url.get_secret_value(), world.settings)
@@ -108,7 +109,7 @@ async def test_ttl_is_the_upper_bound_without_notify_and_old_entries_are_pruned(
         now[0] += 2  # past the 30-s TTL
         assert (await service.resolve(world.a)).weights.scarcity == 44
         now[0] += 601  # older than the last-known-good window
-        service._prune()
+        service.prune()
         assert service._entries == {}
     finally:
         await engine.dispose()

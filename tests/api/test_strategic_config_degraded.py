@@ -1,4 +1,4 @@
-"""strategic-config.md §3.5 / §7.3: degraded schema states are visible, never silent; §7.4 case 26."""
+"""docs/strategic-config.md §3.5 / §7.3: degraded schema states are visible, never silent; docs/strategic-config.md §7.4 case 26."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ async def test_cases17_18_19_degraded_read_and_refused_write(
 
 
 async def test_probe_agrees_with_the_doctor(world: World) -> None:
-    from service.domain.strategic_config import schema_state_from_columns
+    from service.domain.config_resolution import schema_state_from_columns
 
     shapes = [
         None,

@@ -1,4 +1,4 @@
-"""strategic-config.md §6 and §7.5: the internal read API for other services."""
+"""docs/strategic-config.md §6 and §7.5: the internal read API for other services."""
 
 from __future__ import annotations
 

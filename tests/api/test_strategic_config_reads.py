@@ -1,4 +1,4 @@
-"""strategic-config.md §7.1 (reads) against the real app and database."""
+"""docs/strategic-config.md §7.1 (reads) against the real app and database."""
 
 from __future__ import annotations
 

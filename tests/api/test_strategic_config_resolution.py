@@ -1,4 +1,4 @@
-"""Pure resolution rules (strategic-config.md §3.6, §5.4) plus the database guarantees they rely on
+"""Pure resolution rules (docs/strategic-config.md §3.6, §5.4) plus the database guarantees they rely on
 (cases 23, 27, 29) and the allocator's adapter."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from service.domain.strategic_config import (
+from service.domain.config_resolution import (
     EnvDefaults,
     ResolvedWeightsProvider,
     StoredConfig,

@@ -1,4 +1,4 @@
-"""strategic-config.md §7.2 (writes), If-Match, concurrency."""
+"""docs/strategic-config.md §7.2 (writes), If-Match, concurrency."""
 
 from __future__ import annotations
 
@@ -120,7 +120,7 @@ async def test_case14_validation(
         assert row is not None
         if case == "h":
             assert row[1] == 0 and r.json()["weights"]["demandMultiplier"] == 0
-            assert r.json()["effective"]["demandMultiplier"] == 1  # non-positive → 1 (§5.4)
+            assert r.json()["effective"]["demandMultiplier"] == 1  # non-positive → 1 (docs/strategic-config.md §5.4)
         if case == "m":
             assert row[1] is None
 

@@ -1,19 +1,19 @@
-"""Small builders for allocator inputs (the §13 acceptance defaults)."""
+"""Small builders for allocator inputs (the docs/assign-tables.md §13 acceptance defaults)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from service.domain.model import AllocatorConfig, Booking, DayInput, RestaurantPolicy, Table
-from service.domain.planner import PlannerOptions, plan_day
-from service.domain.strategic import StrategicWeights
+from service.domain.allocator.model import AllocatorConfig, Booking, DayInput, RestaurantPolicy, Table
+from service.domain.allocator.planner import PlannerOptions, plan_day
+from service.domain.weights import StrategicWeights
 
 LONDON = ZoneInfo("Europe/London")
 RESTAURANT = "00000000-0000-0000-0000-00000000000r"
 DAY = date(2025, 10, 30)  # a Thursday
 
-# §13 defaults: lookahead off, time pruning off, combinations and merges on, kMax 3.
+# docs/assign-tables.md §13 defaults: lookahead off, time pruning off, combinations and merges on, kMax 3.
 SPEC_CONFIG = AllocatorConfig(lookahead_enabled=False)
 
 
@@ -28,7 +28,7 @@ def booking(bid: str, hhmm: str, party: int, *, day: date = DAY, tz=LONDON, **kw
 
 
 def make_day(tables, bookings, *, adjacency=(), policy=None, day=DAY, **kw) -> DayInput:
-    # §13: "demand multiplier 1 (no profiles)" — no fallback rules unless a test passes them.
+    # docs/assign-tables.md §13: "demand multiplier 1 (no profiles)" — no fallback rules unless a test passes them.
     kw.setdefault("demand_rules", ())
     return DayInput(
         restaurant_id=RESTAURANT,

@@ -1,13 +1,10 @@
-"""Strategic weight normalisation (strategic-config.md §3.6, §5.4) and FEATURE_* env parsing (§5)."""
+"""Strategic weight normalisation (docs/strategic-config.md §3.6). FEATURE_* parsing: tests/app/test_settings.py."""
 
 from __future__ import annotations
 
 import math
 
-import pytest
-
-from service.domain.model import AllocatorConfig
-from service.domain.strategic import StaticWeightsProvider, StrategicWeights, StrategicWeightsProvider
+from service.domain.weights import StaticWeightsProvider, StrategicWeights, StrategicWeightsProvider
 
 
 def test_weights_are_clamped_and_normalised():
@@ -34,28 +31,3 @@ def test_static_provider_satisfies_the_protocol():
         "degradedReason": None,
         "version": None,
     }
-
-
-def test_config_from_env_defaults_and_production_merges():
-    assert AllocatorConfig.from_env({}) == AllocatorConfig()
-    production = AllocatorConfig.from_env({}, production=True)
-    assert production.merges_enabled is False and production.combination_planner is False
-    assert (
-        AllocatorConfig.from_env({"FEATURE_ALLOCATOR_ADJACENCY_MODE": "pairwise"}).adjacency_mode
-        == "pairwise"
-    )
-    assert (
-        AllocatorConfig.from_env({"FEATURE_ALLOCATOR_ADJACENCY_MODE": "star"}).adjacency_mode == "connected"
-    )
-    assert AllocatorConfig.from_env({"FEATURE_ALLOCATOR_K_MAX": "9"}).effective_k_max == 5
-    assert (
-        AllocatorConfig.from_env(
-            {"FEATURE_ALLOCATOR_ADJACENCY_MIN_PARTY_SIZE": "50"}
-        ).adjacency_min_party_size
-        == 20
-    )
-
-
-def test_out_of_range_env_refuses_to_start():
-    with pytest.raises(ValueError, match="FEATURE_SELECTOR_LOOKAHEAD_PENALTY_WEIGHT"):
-        AllocatorConfig.from_env({"FEATURE_SELECTOR_LOOKAHEAD_PENALTY_WEIGHT": "0"})

@@ -1,4 +1,4 @@
-"""End-to-end allocator behaviour without a database: acceptance cases 1–12, 31, 48 and §12 edges."""
+"""End-to-end allocator behaviour without a database: acceptance cases 1–12, 31, 48 and docs/assign-tables.md §12 edges."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from service.domain.model import (
+from service.domain.allocator.day_plan import sanitise
+from service.domain.allocator.model import (
     SHIPPED_DEMAND_RULES,
     AllocatorConfig,
     BusyInterval,
@@ -16,9 +17,8 @@ from service.domain.model import (
     Hold,
     RestaurantPolicy,
 )
-from service.domain.plan import sanitise
-from service.domain.strategic import StrategicWeights
-from service.domain.windows import iso_utc
+from service.domain.allocator.windows import iso_utc
+from service.domain.weights import StrategicWeights
 
 from .builders import DAY, LONDON, RESTAURANT, assigned_map, booking, make_day, run, table
 
@@ -202,7 +202,7 @@ def test_case12_all_plans_held():
     assert skip.reason == "Conflicts with existing holds on tables t-H1"
     assert skip.reason_code == "CONFLICTS_EXISTING"
     assert decision(plan, "b")["rejectionClassification"] == "strategic"
-    # Expired holds and the booking's own hold do not block (§12.9, §7.4 [REC]).
+    # Expired holds and the booking's own hold do not block (docs/assign-tables.md §12, §7.4 [REC]).
     expired = make_day([table("H1", 4)], [booking("b", "19:00", 4)], holds=(hold,), now=at("23:30"))
     assert assigned_map(run(expired)) == {"b": ["t-H1"]}
     own = Hold("h2", ("t-H1",), at("19:00"), at("20:30"), expires_at=at("23:00"), booking_id="b")

@@ -9,10 +9,10 @@ from datetime import timedelta
 
 import pytest
 
-from service.domain import planner as planner_module
-from service.domain.model import AllocatorConfig, BusyInterval
-from service.domain.optimiser import DayOptimiser, PackingBooking, _dominance_filter
-from service.domain.planner import DayPlanner, PlannerOptions, export_instance
+from service.domain.allocator import planner as planner_module
+from service.domain.allocator.model import AllocatorConfig, BusyInterval
+from service.domain.allocator.optimiser import DayOptimiser, PackingBooking, dominance_filter
+from service.domain.allocator.planner import DayPlanner, PlannerOptions, export_instance
 
 from .builders import DAY, LONDON, booking, make_day, run, table
 
@@ -188,7 +188,7 @@ def test_dominance_filter_keeps_exactly_the_minimal_sets():
         plans += rng.sample(plans, k=min(2, len(plans)))  # duplicates
         rng.shuffle(plans)
         masks = [sum(1 << t for t in p) for p in plans]
-        kept = _dominance_filter(masks, cache)
+        kept = dominance_filter(masks, cache)
         minimal = {p for p in plans if not any(set(q) < set(p) for q in plans)}
         assert {plans[k] for k in kept} == minimal
         assert kept == sorted({plans.index(p) for p in minimal})  # first index of each kept set
@@ -200,15 +200,15 @@ def _reference_insert(opt: DayOptimiser, order, seats_first: bool) -> list[int |
     for i in order:
         best_key = best = None
         for k in opt.lean[i]:
-            if not opt._free(i, k):
+            if not opt.is_free(i, k):
                 continue
             plan = opt.bookings[i].plans[k]
-            gap = opt._gap(i, plan)
+            gap = opt.gap(i, plan)
             key = (len(plan), opt.seats[i][k], gap, k) if seats_first else (len(plan), gap, opt.seats[i][k], k)
             if best_key is None or key < best_key:
                 best, best_key = k, key
         if best is not None:
-            opt._put(i, best)
+            opt.put(i, best)
     return list(opt.choice)
 
 
@@ -237,7 +237,7 @@ def test_fast_insertion_matches_the_plain_rule(seed):
     for seats_first in (False, True):
         fast.load([None] * len(bookings))
         plain.load([None] * len(bookings))
-        fast._insert(order, seats_first)
+        fast.insert(order, seats_first)
         assert fast.choice == _reference_insert(plain, order, seats_first)
         assert any(k is None for k in fast.choice)  # crowded enough for the rule to matter
 

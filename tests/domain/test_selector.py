@@ -1,4 +1,4 @@
-"""Candidate search and scoring: acceptance cases 13–30, adjacency modes, kMax, mobility (§7.5–7.10)."""
+"""Candidate search and scoring: acceptance cases 13–30, adjacency modes, kMax, mobility (docs/assign-tables.md §7.5–7.10)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from service.domain.floor import Floor
-from service.domain.model import AllocatorConfig, Table
-from service.domain.scoring import rank, score_plan
+from service.domain.allocator.floor import Floor
+from service.domain.allocator.model import AllocatorConfig, Table
+from service.domain.allocator.scoring import rank, score_plan
 
 from .builders import SPEC_CONFIG, table
 

@@ -1,12 +1,18 @@
-"""Booking windows: service periods, turn bands, buffers, overrun policies, stored end (§7.3, §11.1)."""
+"""Booking windows: service periods, turn bands, buffers, overrun policies, stored end (docs/assign-tables.md §7.3, §11.1)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from service.domain.model import Booking, RestaurantPolicy, ServicePeriod, TurnBands
-from service.domain.windows import BookingWindow, WindowError, compute_window, overlaps, which_service
+from service.domain.allocator.model import Booking, RestaurantPolicy, ServicePeriod, TurnBands
+from service.domain.allocator.windows import (
+    BookingWindow,
+    WindowError,
+    compute_window,
+    overlaps,
+    which_service,
+)
 
 from .builders import LONDON, booking
 

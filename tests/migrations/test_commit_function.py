@@ -15,7 +15,7 @@ import pytest
 from psycopg import errors
 from sqlalchemy.engine import make_url
 
-from service.domain.model import ACTIVE_BOOKING_STATUSES
+from service.domain.allocator.model import ACTIVE_BOOKING_STATUSES
 from service.schema import migrate
 from service.schema.released.capacity_functions import COMMIT_PLANNED_ASSIGNMENT, COMMIT_PLANNED_ASSIGNMENTS
 from tests.support import pg

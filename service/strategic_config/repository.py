@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any, Literal
 
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.domain.strategic_config import SchemaState, StoredConfig, WeightsInput, schema_state_from_columns
+from service.domain.config_resolution import (
+    StoredConfig,
+    WeightsInput,
+    schema_state_from_columns,
+)
+from service.domain.weights import SchemaState
 from service.repository.database import is_sqlstate_error
 
 CHANGE_CHANNEL = "strategic_config_changed"
@@ -32,7 +38,7 @@ _PROBE_SQL = text(
     """
 )
 
-# Whole-row selection (§3.6 step 1): the restaurant's row, else the single global row.
+# Whole-row selection (docs/strategic-config.md §3.6 step 1): the restaurant's row, else the single global row.
 _READ_SQL = text(
     """
     SELECT (SELECT true FROM restaurants WHERE id = :rid) AS restaurant_exists,
@@ -87,7 +93,7 @@ def is_schema_error(exc: BaseException) -> bool:
     return is_sqlstate_error(exc, SCHEMA_SQLSTATES)
 
 
-def _stored(r, scope: str) -> StoredConfig:
+def _stored(r: Row[Any], scope: Literal["restaurant", "global"]) -> StoredConfig:
     """A result row carrying the weight columns, version and updated_at."""
     return StoredConfig(
         scope=scope,

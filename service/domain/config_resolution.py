@@ -1,6 +1,6 @@
-"""Strategic scoring weights: ranges, clamping, resolution and the ETag basis (strategic-config.md §3.6).
+"""Strategic config resolution: which row applies, what is effective, the ETag, write validation.
 
-Pure: no I/O, no framework imports. One resolution rule set serves the ops route, the internal endpoint
+Ranges, defaults and clamping come from ``service.domain.weights``. Pure: no I/O, no framework imports. One resolution rule set serves the ops route, the internal endpoint
 and the allocator, so what the dashboard shows is what the allocator uses (the seed 000 incident came from
 two read paths with different rules).
 """
@@ -8,52 +8,44 @@ two read paths with different rules).
 from __future__ import annotations
 
 import hashlib
-import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
-if TYPE_CHECKING:
-    from service.domain.strategic import StrategicWeights
+from service.domain.weights import (
+    DEFAULT_LOOKAHEAD_PENALTY,
+    DEFAULT_SCARCITY,
+    DEMAND_MULTIPLIER,
+    DEMAND_MULTIPLIER_RANGE,
+    FUTURE_CONFLICT_PENALTY,
+    FUTURE_CONFLICT_PENALTY_RANGE,
+    SCARCITY,
+    SCARCITY_RANGE,
+    WEIGHT_COLUMNS,
+    DegradedReason,
+    SchemaState,
+    Scope,
+    Source,
+    StrategicWeights,
+    clamp,
+    finite_number,
+)
 
-HARD_DEFAULT_SCARCITY = 22
-DEFAULT_LOOKAHEAD_PENALTY = 500
-
-SCARCITY_RANGE = (0, 1000)
-DEMAND_MULTIPLIER_RANGE = (0, 10)
-FUTURE_CONFLICT_PENALTY_RANGE = (0, 100_000)
-LOOKAHEAD_PENALTY_RANGE = (1, 100_000)
-
-# Column scales (numeric(8,2), numeric(8,3), numeric(10,2)): inputs are rounded like the DB would.
-SCARCITY_SCALE = 2
-DEMAND_MULTIPLIER_SCALE = 3
-FUTURE_CONFLICT_PENALTY_SCALE = 2
-
-Source = Literal["db", "env"]
-Scope = Literal["restaurant", "global", "default"]
-SchemaState = Literal["ok", "table_missing", "columns_missing", "legacy_json_only", "legacy_json_present"]
-DegradedReason = Literal["table_missing", "columns_missing", "legacy_json_only", "store_unavailable"]
-
-# legacy_json_present (both shapes) reads fine: the numeric columns are authoritative (§3.5 item 1).
+# legacy_json_present (both shapes) reads fine: the numeric columns are authoritative (docs/strategic-config.md §3.5 item 1).
 READABLE_SCHEMA_STATES: frozenset[str] = frozenset({"ok", "legacy_json_present"})
 SCHEMA_DEGRADED_REASONS: tuple[str, ...] = ("table_missing", "columns_missing", "legacy_json_only")
 ALL_DEGRADED_REASONS: tuple[str, ...] = (*SCHEMA_DEGRADED_REASONS, "store_unavailable")
 
 
 def schema_state_from_columns(table_exists: bool, columns: set[str]) -> SchemaState:
-    """Classify the strategic_configs shape from its column names (§3.5 item 1)."""
+    """Classify the strategic_configs shape from its column names (docs/strategic-config.md §3.5 item 1)."""
     if not table_exists:
         return "table_missing"
     # same rule as the doctor's probe (service/schema/doctor/strategic_probe.py strategic_config_state), so readiness and
     # the API never disagree: incomplete + legacy JSON = legacy_json_only (seed 000)
-    complete = {
-        "scarcity_weight",
-        "demand_multiplier_override",
-        "future_conflict_penalty",
-        "updated_at",
-    } <= columns
+    complete = ({c.column for c in WEIGHT_COLUMNS} | {"updated_at"}) <= columns
     has_legacy = "weights" in columns
     if complete:
         return "legacy_json_present" if has_legacy else "ok"
@@ -142,32 +134,13 @@ class StrategicConfigResolver(Protocol):
     async def resolve(self, restaurant_id: uuid.UUID) -> ResolvedConfig: ...
 
 
-def _finite(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def clamp(value: Any, bounds: tuple[float, float], default: float) -> float:
-    """Clamp to bounds; a missing or non-finite value becomes ``default`` (original: the minimum)."""
-    number = _finite(value)
-    if number is None:
-        return float(default)
-    lo, hi = bounds
-    return float(min(max(number, lo), hi))
-
-
 def round_to_scale(value: float, scale: int) -> Decimal:
     """Round like numeric(p, scale) does (half away from zero)."""
     return Decimal(repr(value)).quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
 
 
 def env_scarcity(env: EnvDefaults) -> float:
-    return clamp(env.scarcity, SCARCITY_RANGE, HARD_DEFAULT_SCARCITY)
+    return clamp(env.scarcity, SCARCITY_RANGE, DEFAULT_SCARCITY)
 
 
 def _num(value: Decimal | None) -> float | None:
@@ -180,7 +153,7 @@ def _effective(
     applied_multiplier: float | None = None
     if multiplier is not None:
         clamped = clamp(multiplier, DEMAND_MULTIPLIER_RANGE, 1.0)
-        # a non-positive multiplier is treated as 1, as the original treats demand-profile values (§5.4)
+        # a non-positive multiplier is treated as 1, as the original treats demand-profile values (docs/strategic-config.md §5.4)
         applied_multiplier = clamped if clamped > 0 else 1.0
     applied_penalty = (
         clamp(penalty, FUTURE_CONFLICT_PENALTY_RANGE, float(env.lookahead_penalty))
@@ -225,7 +198,7 @@ def resolve(
     effective_scarcity = clamp(
         stored_scarcity if stored_scarcity is not None else env.scarcity,
         SCARCITY_RANGE,
-        HARD_DEFAULT_SCARCITY,
+        DEFAULT_SCARCITY,
     )
     multiplier = _num(row.demand_multiplier)
     penalty = _num(row.future_conflict_penalty)
@@ -233,7 +206,7 @@ def resolve(
         restaurant_id=restaurant_id,
         source="db",
         scope=row.scope,
-        # the ops API shows stored values unclamped (§2.1); `effective` shows what is applied
+        # the ops API shows stored values unclamped (docs/strategic-config.md §2.1); `effective` shows what is applied
         weights=Weights(
             scarcity=stored_scarcity if stored_scarcity is not None else effective_scarcity,
             demand_multiplier=multiplier,
@@ -295,8 +268,9 @@ class FieldProblem:
 
 
 def _is_json_number(value: Any) -> bool:
-    # bools are ints in Python but not numbers in JSON; strings like "22" are refused (§2.2)
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    # bools are ints in Python but not numbers in JSON; strings like "22" are refused (docs/strategic-config.md §2.2)
+    # (a 310-digit integer overflows float(): not finite either)
+    return isinstance(value, (int, float)) and finite_number(value) is not None
 
 
 def validate_weights(weights: Any) -> tuple[WeightsInput | None, list[FieldProblem]]:
@@ -304,19 +278,15 @@ def validate_weights(weights: Any) -> tuple[WeightsInput | None, list[FieldProbl
     problems: list[FieldProblem] = []
     if not isinstance(weights, dict):
         return None, [FieldProblem("weights", "must be an object", "type")]
-    specs = (
-        ("scarcity", SCARCITY_RANGE, True),
-        ("demandMultiplier", DEMAND_MULTIPLIER_RANGE, False),
-        ("futureConflictPenalty", FUTURE_CONFLICT_PENALTY_RANGE, False),
-    )
     values: dict[str, float | None] = {}
-    for name, (lo, hi), required in specs:
-        path = f"weights.{name}"
-        value = weights.get(name)
+    for spec in WEIGHT_COLUMNS:
+        lo, hi = spec.bounds
+        path = f"weights.{spec.field}"
+        value = weights.get(spec.field)
         if value is None:
-            if required:
+            if spec.required:
                 problems.append(FieldProblem(path, "required", "type"))
-            values[name] = None
+            values[spec.field] = None
             continue
         if not _is_json_number(value):
             problems.append(FieldProblem(path, "must be a finite number", "type"))
@@ -324,35 +294,33 @@ def validate_weights(weights: Any) -> tuple[WeightsInput | None, list[FieldProbl
         if not lo <= value <= hi:
             problems.append(FieldProblem(path, f"must be between {lo} and {hi}", "range"))
             continue
-        values[name] = float(value)
+        values[spec.field] = float(value)
     if problems:
         return None, problems
-    scarcity = values["scarcity"]
+    scarcity = values[SCARCITY.field]
     assert scarcity is not None
-    multiplier = values["demandMultiplier"]
-    penalty = values["futureConflictPenalty"]
+    multiplier = values[DEMAND_MULTIPLIER.field]
+    penalty = values[FUTURE_CONFLICT_PENALTY.field]
     return (
         WeightsInput(
-            scarcity=round_to_scale(scarcity, SCARCITY_SCALE),
+            scarcity=round_to_scale(scarcity, SCARCITY.scale),
             demand_multiplier=None
             if multiplier is None
-            else round_to_scale(multiplier, DEMAND_MULTIPLIER_SCALE),
+            else round_to_scale(multiplier, DEMAND_MULTIPLIER.scale),
             future_conflict_penalty=None
             if penalty is None
-            else round_to_scale(penalty, FUTURE_CONFLICT_PENALTY_SCALE),
+            else round_to_scale(penalty, FUTURE_CONFLICT_PENALTY.scale),
         ),
         [],
     )
 
 
-# --- the allocator's view (service/domain/strategic.py) ----------------------------------------------
+# --- the allocator's view (service/domain/weights.py) ----------------------------------------------
 
 
 def to_strategic_weights(resolved: ResolvedConfig) -> StrategicWeights:
     """The allocator's snapshot type. Values are the row's (clamped by ``normalised``); a missing
     override stays None so the allocator applies demand profiles / the env lookahead weight itself."""
-    from service.domain.strategic import StrategicWeights
-
     if resolved.scope == "default":
         scarcity, multiplier, penalty = resolved.effective.scarcity, None, None
     else:
@@ -373,7 +341,7 @@ def to_strategic_weights(resolved: ResolvedConfig) -> StrategicWeights:
 
 class ResolvedWeightsProvider:
     """``StrategicWeightsProvider`` over snapshots resolved before the run: the allocator's provider is
-    synchronous and must use one snapshot for every booking of a run (§3.6), so the caller resolves
+    synchronous and must use one snapshot for every booking of a run (docs/strategic-config.md §3.6), so the caller resolves
     asynchronously first (``await ResolvedWeightsProvider.load(resolver, ids)``) and hands this over."""
 
     def __init__(self, snapshots: dict[str, StrategicWeights]) -> None:

@@ -1,15 +1,15 @@
 """Auto-assign persistence: load one restaurant-day as a ``DayInput``, serialise runs, commit plans.
 
-Every transaction sets the tenant context first (the runtime role is under tenant RLS, schema.md §4.2);
-every query also filters by restaurant explicitly (assign-tables.md §3 item 3).
+Every transaction sets the tenant context first (the runtime role is under tenant RLS, docs/assign-tables.md §3);
+every query also filters by restaurant explicitly (docs/assign-tables.md §3 item 3).
 
 - :func:`load_day` — one REPEATABLE READ transaction, so the day is read as one snapshot.
 - :func:`run_lock` — session-level ``pg_try_advisory_lock`` on a dedicated connection for the whole run;
   :class:`RunInProgress` at once when another run holds it (no waiting).
 - :func:`commit_batch` / :func:`commit_assignment` — a batch of planned bookings in one statement, or one
   booking, through revision 0007's functions; each booking is its own transaction or subtransaction: lock
-  the booking row, refuse if it already has another table set (assign-tables.md §8.5 [REC]), call
-  ``assign_tables_atomic_v2``; errors are classified by SQLSTATE (schema.md §3.1); a broken connection or
+  the booking row, refuse if it already has another table set (docs/assign-tables.md §8.5 [REC]), call
+  ``assign_tables_atomic_v2``; errors are classified by SQLSTATE (docs/assign-tables.md §8.3); a broken connection or
   a schema older than the code is re-raised for a 503.
 """
 
@@ -25,11 +25,18 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy import text
+from sqlalchemy import Result, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from service.domain.model import (
+from service.domain.allocator.day_plan import (
+    ASSIGNMENT_CONFLICT,
+    ASSIGNMENT_REPOSITORY_ERROR,
+    ASSIGNMENT_VALIDATION,
+    CAPACITY_EXCEEDED,
+    PlannedAssignment,
+)
+from service.domain.allocator.model import (
     ACTIVE_BOOKING_STATUSES,
     ADJACENCY_MODES,
     AllocatorConfig,
@@ -43,19 +50,12 @@ from service.domain.model import (
     Table,
     TurnBands,
 )
-from service.domain.plan import (
-    ASSIGNMENT_CONFLICT,
-    ASSIGNMENT_REPOSITORY_ERROR,
-    ASSIGNMENT_VALIDATION,
-    CAPACITY_EXCEEDED,
-    PlannedAssignment,
-)
-from service.domain.windows import policy_zone
+from service.domain.allocator.windows import policy_zone
 from service.repository.memberships import set_tenant_context
 
 log = logging.getLogger("capacity.assign_tables")
 
-# Feature-flag override keys honoured from the database (assign-tables.md §5) → AllocatorConfig field.
+# Feature-flag override keys honoured from the database (docs/assign-tables.md §5) → AllocatorConfig field.
 FLAG_OVERRIDES: Mapping[str, str] = {
     "adjacency.query.undirected": "adjacency_undirected",
     "planner.time_pruning.enabled": "time_pruning",
@@ -94,7 +94,7 @@ async def restaurant_timezone(session: AsyncSession, restaurant_id: uuid.UUID) -
 
 
 def today_in(timezone: str | None, now: datetime) -> date:
-    """"Today" in the restaurant's timezone (blank → Europe/London, never UTC: assign-tables.md §4)."""
+    """"Today" in the restaurant's timezone (blank → Europe/London, never UTC: docs/assign-tables.md §4)."""
     return now.astimezone(policy_zone(timezone)).date()
 
 
@@ -130,11 +130,11 @@ def _policy(timezone: str | None, periods: tuple[ServicePeriod, ...], row: Mappi
         buffer_pre_minutes=row["buffer_pre_minutes"],
         buffer_post_minutes=row["buffer_post_minutes"],
         adjacency_mode=mode if mode in ADJACENCY_MODES else None,
-        **({"turn_bands": {**base.turn_bands, **bands}} if bands else {}),
+        turn_bands={**base.turn_bands, **bands} if bands else base.turn_bands,
     )
 
 
-def _rows(result) -> list[Mapping[str, Any]]:
+def _rows(result: Result[Any]) -> list[Mapping[str, Any]]:
     return [dict(r) for r in result.mappings().all()]
 
 
@@ -145,7 +145,7 @@ async def load_day(
     *,
     environment: str,
 ) -> tuple[DayInput, dict[str, bool]]:
-    """Read everything the planner needs for one restaurant-day (assign-tables.md §6, §7.1).
+    """Read everything the planner needs for one restaurant-day (docs/assign-tables.md §6, §7.1).
 
     Returns the day and the feature-flag overrides found (key → value). Call inside a fresh session;
     the caller commits/closes it before doing anything else with the pool."""
@@ -205,7 +205,7 @@ async def load_day(
         for b in booking_rows
     )
     # Every non-shadow table allocation and assignment row overlapping the day blocks its table, whatever
-    # the booking's status (assign-tables.md §12 item 7 [REC]).
+    # the booking's status (docs/assign-tables.md §12 item 7 [REC]).
     busy_rows = (await session.execute(text(
         """SELECT resource_id AS table_id, lower("window") AS s, upper("window") AS e, booking_id
              FROM allocations
@@ -265,7 +265,7 @@ async def load_day(
         tables=tables,
         bookings=bookings,
         adjacency=adjacency,
-        policy=_policy(timezone, periods, policy_row),
+        policy=_policy(timezone, periods, dict(policy_row) if policy_row is not None else None),
         busy=busy,
         holds=holds,
         scarcity_metrics=scarcity,
@@ -276,7 +276,7 @@ async def load_day(
 
 
 def apply_flag_overrides(config: AllocatorConfig, flags: Mapping[str, bool]) -> AllocatorConfig:
-    changes = {FLAG_OVERRIDES[k]: v for k, v in flags.items() if k in FLAG_OVERRIDES}
+    changes: dict[str, Any] = {FLAG_OVERRIDES[k]: v for k, v in flags.items() if k in FLAG_OVERRIDES}
     return replace(config, **changes) if changes else config
 
 
@@ -323,13 +323,29 @@ class CommitOutcome:
     already_assigned: bool = False  # the booking held exactly this set before (a retried run)
 
 
+# SQLSTATE P0001 (raise_exception) carries no class of its own: the commit functions raise it with a fixed
+# condition name as the whole message text (the only field commit_planned_assignments hands back per
+# booking). Matched whole (or by the fixed start of a message with an id in it), never searched for.
+P0001_CONDITIONS: Mapping[str, tuple[str, bool]] = {
+    "capacity_exceeded_post_assignment": (CAPACITY_EXCEEDED, False),
+    "allocations_no_overlap": (ASSIGNMENT_CONFLICT, True),
+}
+P0001_PREFIXES: tuple[tuple[str, tuple[str, bool]], ...] = (
+    ("Hold conflict prevents assignment", (ASSIGNMENT_CONFLICT, True)),
+    # the platform's original function, still live on a database adopted but not yet migrated
+    ("assign_tables_atomic_v2 assignment overlap for table", (ASSIGNMENT_CONFLICT, True)),
+)
+
+
 def classify(sqlstate: str | None, message: str) -> tuple[str, bool]:
-    """(skip code, retry with another table set?) per schema.md §3.1 / assign-tables.md §8.3 [REC]."""
+    """(skip code, retry with another table set?): docs/assign-tables.md §8.3 [REC]."""
     if sqlstate == "P0001":
-        if "capacity_exceeded_post_assignment" in message:
-            return CAPACITY_EXCEEDED, False
-        if any(k in message for k in ("allocations_no_overlap", "Hold conflict", "assignment overlap")):
-            return ASSIGNMENT_CONFLICT, True
+        condition = message.strip()
+        if condition in P0001_CONDITIONS:
+            return P0001_CONDITIONS[condition]
+        for prefix, outcome in P0001_PREFIXES:
+            if condition.startswith(prefix):
+                return outcome
         return ASSIGNMENT_REPOSITORY_ERROR, False
     if sqlstate in _CONFLICT_STATES:
         return ASSIGNMENT_CONFLICT, True
@@ -422,7 +438,7 @@ async def commit_batch(
         return None
     except (asyncpg.InterfaceError, OSError) as exc:
         raise ConnectionLost(str(exc)) from exc
-    by_booking: dict[str, list] = {}
+    by_booking: dict[str, list[asyncpg.Record]] = {}
     for row in rows:
         by_booking.setdefault(str(row["booking_id"]), []).append(row)
     out: dict[str, CommitOutcome] = {}
@@ -442,9 +458,9 @@ def _outcome(rows: Sequence[Mapping[str, Any]]) -> CommitOutcome:
     tables = tuple(str(r["table_id"]) for r in rows if r["table_id"] is not None)
     if outcome == "assigned":
         return CommitOutcome(True, tables)
-    if outcome == "already_assigned":  # §8.5 [REC]: the identical set is a retry
+    if outcome == "already_assigned":  # docs/assign-tables.md §8.5 [REC]: the identical set is a retry
         return CommitOutcome(True, tables, already_assigned=True)
-    if outcome == "holds_other_tables":  # §8.5 [REC]: never a second table set
+    if outcome == "holds_other_tables":  # docs/assign-tables.md §8.5 [REC]: never a second table set
         return CommitOutcome(False, code=ASSIGNMENT_CONFLICT, message="booking already holds other tables")
     if outcome == "inactive":  # cancelled (or seated, …) since the day was read
         return CommitOutcome(False, code=ASSIGNMENT_VALIDATION, message=f"booking is {rows[0]['booking_status']}")

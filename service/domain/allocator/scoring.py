@@ -1,6 +1,6 @@
-"""Plan scoring (assign-tables.md §7.8) and the demand multiplier (§7.8.3), lower score is better.
+"""Plan scoring (docs/assign-tables.md §7.8) and the demand multiplier (docs/assign-tables.md §7.8.3), lower score is better.
 
-All three strategic weights are used (strategic-config.md §5.4 Option B): the scarcity weight `s`,
+All three strategic weights are used (docs/strategic-config.md §5.4 Option B): the scarcity weight `s`,
 the demand-multiplier override (replaces `d`) and the future-conflict penalty (replaces the
 lookahead weight, see planner).
 """
@@ -11,9 +11,10 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
+from service.domain.weights import StrategicWeights
+
 from .floor import PlanShape
 from .model import DemandProfile, DemandRule
-from .strategic import StrategicWeights
 
 W_OVERAGE = 5.0
 W_TABLE_COUNT = 3.0
@@ -119,7 +120,7 @@ class ScoredPlan:
     future_conflict_penalty: float = 0.0
 
     @property
-    def rank_key(self) -> tuple:
+    def rank_key(self) -> tuple[float, int, int, int, int, int, str]:
         s = self.shape
         return (self.score, self.slack, s.size, s.total_capacity, s.fragmentation, s.adjacency_cost, s.key)
 

@@ -57,7 +57,7 @@ class OptimiserResult:
     stats: dict[str, float] = field(default_factory=dict)
 
 
-def _dominance_filter(masks: Sequence[int], subsets_of: dict[int, tuple[int, ...] | None]) -> list[int]:
+def dominance_filter(masks: Sequence[int], subsets_of: dict[int, tuple[int, ...] | None]) -> list[int]:
     """Indices of plans that are not a strict superset of another plan: a superset can never seat
     more bookings than its subset, so count-oriented moves only need the minimal sets. A duplicate set
     keeps its first index. ``subsets_of`` caches each set's proper subsets across bookings (the same
@@ -151,8 +151,8 @@ class DayOptimiser:
                         info = plan_info[plan] = (m, c)
                     masks.append(info[0])
                     seats.append(info[1])
-                kept = _dominance_filter(masks, subsets_of)
-                kept.sort(key=lambda k, b=b, seats=seats: (len(b.plans[k]), seats[k], k))
+                kept = dominance_filter(masks, subsets_of)
+                kept.sort(key=lambda k, b=b, seats=seats: (len(b.plans[k]), seats[k], k))  # type: ignore[misc]
                 got = (kept, seats, reduce(or_, masks, 0), masks)
                 derived[id(b.plans)] = got
             self.lean.append(got[0])
@@ -195,7 +195,7 @@ class DayOptimiser:
         self.plateau_share = 0.5
 
     # -- state -------------------------------------------------------------------------------------
-    def _free(self, i: int, k: int) -> bool:
+    def is_free(self, i: int, k: int) -> bool:
         w = self.w[i]
         occ = self.occ
         for t in self.bookings[i].plans[k]:  # noqa: SIM110 - a plain loop is faster on this hot path
@@ -203,7 +203,7 @@ class DayOptimiser:
                 return False
         return True
 
-    def _put(self, i: int, k: int) -> None:
+    def put(self, i: int, k: int) -> None:
         self.choice[i] = k
         w = self.w[i]
         for t in self.bookings[i].plans[k]:
@@ -225,7 +225,7 @@ class DayOptimiser:
             free_at[p] |= mask
         self.choice[i] = None
 
-    def _gap(self, i: int, plan: tuple[int, ...]) -> float:
+    def gap(self, i: int, plan: tuple[int, ...]) -> float:
         """Idle time left around the window on these tables (before and after): best fit in time."""
         s, e = self.s[i], self.e[i]
         below = (1 << s) - 1
@@ -243,13 +243,15 @@ class DayOptimiser:
                 gap += 86_400.0
         return gap
 
-    def _insert(self, order: Sequence[int], seats_first: bool = False) -> list[int]:
+    def insert(self, order: Sequence[int], seats_first: bool = False) -> list[int]:
         placed = []
         free_at = self.free_at
         single_union = self.single_union
         for i in order:
             best = None
-            best_key = None
+            # (gap, seats, k) / (seats, gap, k) for one table, (size, ...) for a set: one branch per booking
+            best_key: tuple[float, ...] | None = None
+            key: tuple[float, ...]
             plans = self.bookings[i].plans
             masks = self.masks[i]
             free = self.all_tables
@@ -267,7 +269,7 @@ class DayOptimiser:
                     low = ones & -ones
                     ones ^= low
                     k = single[low.bit_length() - 1]
-                    gap = self._gap(i, plans[k])
+                    gap = self.gap(i, plans[k])
                     key = (seats[k], gap, k) if seats_first else (gap, seats[k], k)
                     if best_key is None or key < best_key:
                         best, best_key = k, key
@@ -279,13 +281,13 @@ class DayOptimiser:
                     if best_key is not None and size > best_key[0]:
                         break  # lean sets come fewest tables first
                     if seats_first:
-                        key = (size, self.seats[i][k], self._gap(i, plans[k]), k)
+                        key = (size, self.seats[i][k], self.gap(i, plans[k]), k)
                     else:
-                        key = (size, self._gap(i, plans[k]), self.seats[i][k], k)
+                        key = (size, self.gap(i, plans[k]), self.seats[i][k], k)
                     if best_key is None or key < best_key:
                         best, best_key = k, key
             if best is not None:
-                self._put(i, best)
+                self.put(i, best)
                 placed.append(i)
         return placed
 
@@ -312,7 +314,7 @@ class DayOptimiser:
         self.choice = [None] * len(self.bookings)
         for i, k in enumerate(choice):
             if k is not None:
-                self._put(i, k)
+                self.put(i, k)
 
     def construct(self, deadline: float | None = None) -> list[int | None]:
         """Best of a few insertion orders and set preferences (most seated, then covers). Window-end
@@ -333,7 +335,7 @@ class DayOptimiser:
             if best_value is not None and deadline is not None and self.clock() > deadline:
                 break
             self.load([None] * len(self.bookings))
-            self._insert(order, seats_first)
+            self.insert(order, seats_first)
             value = self.objective()
             if best_value is None or value > best_value:
                 best, best_value = list(self.choice), value
@@ -380,12 +382,12 @@ class DayOptimiser:
                 region |= 1 << t
             lo, hi = bookings[u].start - 3 * self.margin, bookings[u].end + 3 * self.margin
         near = self._near(lo, hi)
-        removed = []
+        removed: list[int] = []
         for j in near:
-            k = self.choice[j]
-            if k is None:
+            chosen = self.choice[j]
+            if chosen is None:
                 continue
-            for t in bookings[j].plans[k]:
+            for t in bookings[j].plans[chosen]:
                 if region >> t & 1:
                     if forced is None or self.w[j] & self.w[u]:
                         removed.append(j)
@@ -401,7 +403,7 @@ class DayOptimiser:
         pool = [j for j in near if self.choice[j] is None and j != u and self.union[j] & region] + removed
         placed: list[int] = []
         if forced is not None:
-            self._put(u, forced)
+            self.put(u, forced)
             placed.append(u)
         else:
             pool.append(u)
@@ -411,7 +413,7 @@ class DayOptimiser:
         else:  # smallest seats × time first: seating count favours small footprints
             noise = 1.0 + rng.random()
             pool = sorted(set(pool), key=lambda j: (self.min_footprint[j] * rng.uniform(1.0, noise), j))
-        placed += self._insert(pool, seats_first=rng.random() < self.seats_first_share)
+        placed += self.insert(pool, seats_first=rng.random() < self.seats_first_share)
         after = (len(placed), -self._footprint(placed))
         if after >= before or (after[0] == before[0] and rng.random() < self.plateau_share):
             return after[0] > before[0]
@@ -425,7 +427,7 @@ class DayOptimiser:
         for j in placed:
             self._take(j)
         for j, k in saved:
-            self._put(j, k)  # type: ignore[arg-type]
+            self.put(j, k)  # type: ignore[arg-type]
 
     def _repack(self, u: int) -> bool:
         """Re-sequence a few same-size tables over the whole day: bookings seated alone on them and
@@ -471,16 +473,16 @@ class DayOptimiser:
                 k = self.single[j].get(t)
                 if k is None or self.occ[t] & self.w[j]:
                     continue
-                gap = self._gap(j, (t,))
+                gap = self.gap(j, (t,))
                 if best_gap is None or gap < best_gap:
                     best, best_gap = k, gap
             if best is None:
                 if j in was_seated:
                     leftovers.append(j)
                 continue
-            self._put(j, best)
+            self.put(j, best)
             placed.append(j)
-        placed += self._insert(leftovers)
+        placed += self.insert(leftovers)
         after = (len(placed), -self._footprint(placed))
         if after >= before:
             return after[0] > before[0]
@@ -527,8 +529,8 @@ class DayOptimiser:
                 continue
             self._take(i)
             for better in range(len(self.bookings[i].plans)):
-                if self._free(i, better):
-                    self._put(i, better)
+                if self.is_free(i, better):
+                    self.put(i, better)
                     break
 
 

@@ -1,4 +1,4 @@
-"""Strategic config HTTP APIs (strategic-config.md §2, §6) and the Prometheus endpoint.
+"""Strategic config HTTP APIs (docs/strategic-config.md §2, §6) and the Prometheus endpoint.
 
 - Ops dashboard: ``GET|POST|PUT /api/ops/settings/strategic-config`` — user JWT; any member reads,
   owner/manager writes; a non-member or unknown restaurant is 403 (existence is not leaked).
@@ -11,15 +11,14 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field
 
 from service.auth import ADMIN_ROLES, MEMBER_ROLES, ServiceDep, UserDep
-from service.domain.strategic_config import ResolvedConfig, etag_matches, validate_weights
+from service.domain.config_resolution import ResolvedConfig, etag_matches, validate_weights
+from service.domain.weights import WEIGHT_COLUMNS
 from service.errors import (
     AuthUnavailable,
     DatabaseUnavailable,
@@ -37,7 +36,14 @@ from service.errors import (
 )
 from service.repository.database import SessionDep
 from service.repository.memberships import membership_role
-from service.strategic_config_cache import StrategicConfigService
+from service.responses import model_response
+from service.strategic_config.metrics import StrategicConfigMetrics
+from service.strategic_config.models import (
+    InternalStrategicConfigBatch,
+    InternalStrategicConfigBody,
+    StrategicConfigBody,
+)
+from service.strategic_config.service import StrategicConfigService
 
 OPS_PATH = "/api/ops/settings/strategic-config"
 INTERNAL_PATH = "/internal/v1/restaurants/{restaurantId}/strategic-config"
@@ -50,68 +56,6 @@ internal_router = APIRouter(tags=["internal"])
 metrics_router = APIRouter(tags=["metrics"])
 
 
-# --- response models (original field names kept; the rest are additive, §2.5) ---------------------------
-
-
-class WeightsBody(BaseModel):
-    scarcity: float
-    demandMultiplier: float | None
-    futureConflictPenalty: float | None
-
-
-class EffectiveBody(BaseModel):
-    scarcity: float
-    demandMultiplier: float | None = Field(description="Override applied; null = demand profiles decide")
-    futureConflictPenalty: float = Field(description="Override, else the env lookahead penalty weight")
-
-
-class StrategicConfigBody(BaseModel):
-    restaurantId: uuid.UUID
-    source: Literal["db", "env"]
-    weights: WeightsBody
-    updatedAt: datetime | None
-    scope: Literal["restaurant", "global", "default"]
-    effective: EffectiveBody
-    degraded: bool
-    degradedReason: (
-        Literal["table_missing", "columns_missing", "legacy_json_only", "store_unavailable"] | None
-    )
-    version: int | None
-
-
-class InternalStrategicConfigBody(StrategicConfigBody):
-    resolvedAt: datetime
-
-
-def _number(value: float | None) -> float | int | None:
-    # 22.0 → 22: the original returned JSON numbers as PostgREST rendered numerics
-    if value is None:
-        return None
-    return int(value) if float(value).is_integer() else value
-
-
-def config_body(resolved: ResolvedConfig) -> dict[str, Any]:
-    return {
-        "restaurantId": str(resolved.restaurant_id),
-        "source": resolved.source,
-        "weights": {
-            "scarcity": _number(resolved.weights.scarcity),
-            "demandMultiplier": _number(resolved.weights.demand_multiplier),
-            "futureConflictPenalty": _number(resolved.weights.future_conflict_penalty),
-        },
-        "updatedAt": resolved.updated_at.isoformat() if resolved.updated_at else None,
-        "scope": resolved.scope,
-        "effective": {
-            "scarcity": _number(resolved.effective.scarcity),
-            "demandMultiplier": _number(resolved.effective.demand_multiplier),
-            "futureConflictPenalty": _number(resolved.effective.future_conflict_penalty),
-        },
-        "degraded": resolved.degraded,
-        "degradedReason": resolved.degraded_reason,
-        "version": resolved.version,
-    }
-
-
 def _headers(resolved: ResolvedConfig, cache_control: str) -> dict[str, str]:
     headers = {"ETag": resolved.etag, "Cache-Control": cache_control}
     if resolved.degraded and resolved.degraded_reason:
@@ -119,17 +63,17 @@ def _headers(resolved: ResolvedConfig, cache_control: str) -> dict[str, str]:
     return headers
 
 
-def _respond(
-    resolved: ResolvedConfig, body: dict[str, Any], cache_control: str, if_none_match: str | None
-) -> Response:
-    headers = _headers(resolved, cache_control)
+def _not_modified(resolved: ResolvedConfig, cache_control: str, if_none_match: str | None) -> Response | None:
+    """304 when If-None-Match names the current representation, else None (send the body)."""
     if etag_matches(if_none_match, resolved.etag):
-        return Response(status_code=304, headers=headers)
-    return JSONResponse(body, headers=headers)
+        return Response(status_code=304, headers=_headers(resolved, cache_control))
+    return None
 
 
+# async: FastAPI runs plain ``def`` dependencies in the thread pool (see service/auth.py)
 async def get_strategic_config_service(request: Request) -> StrategicConfigService:
-    return request.app.state.strategic_config
+    service: StrategicConfigService = request.app.state.strategic_config  # built by create_app's lifespan
+    return service
 
 
 ConfigServiceDep = Annotated[StrategicConfigService, Depends(get_strategic_config_service)]
@@ -191,7 +135,9 @@ async def get_strategic_config(
     if role not in MEMBER_ROLES:
         raise Forbidden()
     resolved = await service.resolve(rid)
-    return _respond(resolved, config_body(resolved), OPS_CACHE_CONTROL, if_none_match)
+    if (not_modified := _not_modified(resolved, OPS_CACHE_CONTROL, if_none_match)) is not None:
+        return not_modified
+    return model_response(StrategicConfigBody.of(resolved), headers=_headers(resolved, OPS_CACHE_CONTROL))
 
 
 def _parse_json(raw: bytes) -> Any:
@@ -224,11 +170,14 @@ _WRITE_DOC: dict[str, Any] = {
                         "restaurantId": {"type": "string", "format": "uuid"},
                         "weights": {
                             "type": "object",
-                            "required": ["scarcity"],
+                            "required": [spec.field for spec in WEIGHT_COLUMNS if spec.required],
                             "properties": {
-                                "scarcity": {"type": "number", "minimum": 0, "maximum": 1000},
-                                "demandMultiplier": _nullable_number(0, 10),
-                                "futureConflictPenalty": _nullable_number(0, 100_000),
+                                spec.field: (
+                                    {"type": "number", "minimum": spec.bounds[0], "maximum": spec.bounds[1]}
+                                    if spec.required
+                                    else _nullable_number(*spec.bounds)
+                                )
+                                for spec in WEIGHT_COLUMNS
                             },
                         },
                     },
@@ -242,7 +191,11 @@ _WRITE_DOC: dict[str, Any] = {
 
 
 async def _write(
-    request: Request, user: UserDep, session: SessionDep, service: ConfigServiceDep, if_match: str | None
+    request: Request,
+    user: UserDep,
+    session: SessionDep,
+    service: ConfigServiceDep,
+    if_match: str | None,
 ) -> Response:
     payload = _parse_json(await request.body())
     if not isinstance(payload, dict):
@@ -266,7 +219,7 @@ async def _write(
     if role not in ADMIN_ROLES:
         raise Forbidden("Only owners and managers may change the strategic weights")
     resolved = await service.write(rid, weights, actor=user.user_id, if_match=if_match)
-    return JSONResponse(config_body(resolved), headers=_headers(resolved, OPS_CACHE_CONTROL))
+    return model_response(StrategicConfigBody.of(resolved), headers=_headers(resolved, OPS_CACHE_CONTROL))
 
 
 _WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -311,7 +264,7 @@ async def put_strategic_config(
     service: ConfigServiceDep,
     if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """Alias of POST with identical semantics (strategic-config.md §2.5)."""
+    """Alias of POST with identical semantics (docs/strategic-config.md §2.5)."""
     return await _write(request, user, session, service, if_match)
 
 
@@ -339,32 +292,25 @@ async def put_strategic_config(
 async def get_internal_strategic_config(
     restaurantId: str,  # noqa: N803 - the path parameter keeps the API's spelling
     _service_caller: ServiceDep,
+    service: ConfigServiceDep,
     request: Request,
 ) -> Response:
     """For other services: the same resolution as the dashboard and the allocator. Auth: ``Authorization:
     Bearer <JWT with role service_role | configured API key>``. 503 only when the store is down and no
     recent value is known — treat it as "abort", never as "use env defaults"."""
-    # the hot path of the benchmark: the service and If-None-Match are read off the request directly
-    # (each declared dependency costs a measurable share of a cached read)
-    if_none_match = request.headers.get("if-none-match")
-    service: StrategicConfigService = request.app.state.strategic_config
     rid = _parse_uuid(restaurantId, InvalidQuery, "restaurantId")
     resolved, exists = await service.lookup(rid)
     if not exists:
         raise RestaurantNotFound()
-    if etag_matches(if_none_match, resolved.etag):
-        return Response(status_code=304, headers=_headers(resolved, INTERNAL_CACHE_CONTROL))
-    body = config_body(resolved)
-    body["resolvedAt"] = datetime.now(UTC).isoformat()
-    return JSONResponse(body, headers=_headers(resolved, INTERNAL_CACHE_CONTROL))
+    # read off the request: a declared header parameter costs a measurable share of this hot path
+    if_none_match = request.headers.get("if-none-match")
+    if (not_modified := _not_modified(resolved, INTERNAL_CACHE_CONTROL, if_none_match)) is not None:
+        return not_modified
+    body = InternalStrategicConfigBody.at(resolved, datetime.now(UTC))
+    return model_response(body, headers=_headers(resolved, INTERNAL_CACHE_CONTROL))
 
 
 MAX_BATCH = 100
-
-
-class InternalStrategicConfigBatch(BaseModel):
-    items: list[InternalStrategicConfigBody]
-    notFound: list[uuid.UUID] = Field(description="Requested ids with no restaurant")
 
 
 @internal_router.get(
@@ -389,20 +335,27 @@ async def list_internal_strategic_configs(
             details=[ErrorDetail(field="restaurantId", reason=f"1–{MAX_BATCH} values required")],
         )
     ids = list(dict.fromkeys(_parse_uuid(r, InvalidQuery, "restaurantId") for r in raw))
-    resolved_at = datetime.now(UTC).isoformat()
-    items, not_found = [], []
+    resolved_at = datetime.now(UTC)
+    items: list[InternalStrategicConfigBody] = []
+    not_found: list[uuid.UUID] = []
     for rid in ids:
         resolved, exists = await service.lookup(rid)
         if not exists:
-            not_found.append(str(rid))
+            not_found.append(rid)
             continue
-        items.append({**config_body(resolved), "resolvedAt": resolved_at})
-    return JSONResponse({"items": items, "notFound": not_found}, headers={"Cache-Control": "private, no-store"})
+        items.append(InternalStrategicConfigBody.at(resolved, resolved_at))
+    batch = InternalStrategicConfigBatch(items=items, notFound=not_found)
+    return model_response(batch, headers={"Cache-Control": "private, no-store"})
 
 
 # --- metrics -----------------------------------------------------------------------------------------
 
 
+async def get_metrics(request: Request) -> StrategicConfigMetrics:
+    metrics: StrategicConfigMetrics = request.app.state.metrics  # one registry per app (create_app)
+    return metrics
+
+
 @metrics_router.get("/metrics", operation_id="getMetrics", include_in_schema=False)
-async def metrics(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+async def metrics(registry: Annotated[StrategicConfigMetrics, Depends(get_metrics)]) -> Response:
+    return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)

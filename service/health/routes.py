@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from service.errors import NotReady, problem_responses
-from service.readiness import ReadinessProbe
+from service.health.readiness import ReadinessProbe
 
 router = APIRouter(tags=["health"])
 
@@ -24,7 +24,8 @@ class Readiness(BaseModel):
 
 
 def get_readiness_probe(request: Request) -> ReadinessProbe:
-    return request.app.state.readiness
+    probe: ReadinessProbe = request.app.state.readiness
+    return probe
 
 
 ProbeDep = Annotated[ReadinessProbe, Depends(get_readiness_probe)]

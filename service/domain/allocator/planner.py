@@ -1,7 +1,7 @@
-"""Day planner: the spec's greedy engine (assign-tables.md §7), then a day-level optimiser.
+"""Day planner: the spec's greedy engine (docs/assign-tables.md §7), then a day-level optimiser.
 
 Stage 1 — greedy: bookings in start order, each gets its best-ranked conflict-free plan (with the
-lookahead penalty of §7.9); what it seats immediately blocks later bookings. This is the original's
+lookahead penalty of docs/assign-tables.md §7.9); what it seats immediately blocks later bookings. This is the original's
 behaviour and the guaranteed fallback.
 
 Stage 2 — optimiser ("lns", see optimiser.py): large-neighbourhood search over the whole day that
@@ -19,13 +19,12 @@ import bisect
 import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from datetime import datetime, time
 from typing import Any
 
-from .floor import Floor
-from .model import ACTIVE_BOOKING_STATUSES, AllocatorConfig, Booking, DayInput
-from .optimiser import PackingBooking, optimise
-from .plan import (
+from service.domain.weights import StrategicWeights
+
+from .day_plan import (
     CONFLICTS_EXISTING,
     NO_SUITABLE_TABLES,
     NO_SUITABLE_TABLES_REASON,
@@ -39,10 +38,12 @@ from .plan import (
     ServiceFallback,
     idempotency_key,
     rejection_classification,
-    sanitise,
 )
+from .floor import Floor
+from .model import ACTIVE_BOOKING_STATUSES, AllocatorConfig, Booking, DayInput, Table
+from .optimiser import PackingBooking, optimise
 from .scoring import DemandResult, ScoredPlan, demand_multiplier, rank, score_plan
-from .strategic import StrategicWeights
+from .trace import BookingEvaluation, DayEvaluation, decision_trace
 from .windows import BookingWindow, WindowError, compute_window, iso_utc, policy_zone
 
 
@@ -83,7 +84,7 @@ class _Ctx:
     considered: list[ScoredPlan] = field(default_factory=list)
     lookahead: dict[str, Any] | None = None
     planner_ms: float = 0.0
-    # lookahead cache when this booking is someone's future booking (§7.9)
+    # lookahead cache when this booking is someone's future booking (docs/assign-tables.md §7.9)
     lookahead_shapes: list[int] | None = None
     lookahead_combinations: bool = False
     witnesses: list[int] = field(default_factory=list)
@@ -101,11 +102,11 @@ class PlannerOptions:
     # Optional cap on the whole plan() call: the optimiser gets what greedy left of it (and at
     # most time_budget_s); greedy itself always runs to the end.
     total_budget_s: float | None = None
-    # Deterministic cap: when it binds before the clock, the same input gives the same plan (§10).
+    # Deterministic cap: when it binds before the clock, the same input gives the same plan (docs/assign-tables.md §10).
     max_iterations: int = 600
     seed: int = 0
     capture_decisions: bool = True
-    now: datetime | None = None  # decision timestamps; None = wall clock
+    now: datetime | None = None  # decision timestamps; None = DayInput.now (none at all without either)
 
 
 class DayPlanner:
@@ -134,36 +135,56 @@ class DayPlanner:
         self.penalty_source = (
             "strategic_override" if self.weights.future_conflict_penalty is not None else "env"
         )
+        # Everything plan() works on is built here, so no method depends on another having run first.
+        # The clock starts now: the whole-plan budget and setupMs include this set-up, as plan_day
+        # constructs and plans in one go.
+        self._started = clock()
+        self.ctx, self.statics = self._contexts()
+        windowed = sorted((c for c in self.ctx if c.window is not None), key=lambda c: (c.start, c.pos))
+        self.by_start = windowed
+        self.starts = [c.start for c in windowed]
+        self.max_len = max((c.end - c.start for c in windowed), default=0.0)
+        self._block_static_intervals()
+        n = len(self.ctx)
+        self.dyn = [0] * n  # per booking: tables the plan's earlier choices block in its window
+        self.plan_of: list[ScoredPlan | None] = [None] * n
+        self.stage_of: list[str] = ["greedy"] * n
+        # the final plan's occupancy, filled by _index_final once the plan is fixed
+        self._occupants: list[list[int]] = [[] for _ in self.floor.tables]
+        self._final_busy: dict[int, int] = {}
+        self._planned = False
+        self._setup_done = clock()
 
     # ------------------------------------------------------------------------------------------
     # setup
     # ------------------------------------------------------------------------------------------
     def _order(self, bookings: list[Booking]) -> list[Booking]:
-        def key(b: Booking):
+        def key(b: Booking) -> tuple[bool, float, time, str]:
             at = b.start_at.timestamp() if b.start_at is not None and b.start_at.tzinfo else None
             return (at is None, at or 0.0, b.start_time or time.max, b.id)
 
         return sorted(bookings, key=key)
 
-    def _setup(self) -> None:
+    def _contexts(self) -> tuple[list[_Ctx], list[_Static]]:
+        """One context per booking to plan, in processing order, and the intervals nothing can move."""
         cfg = self.config
         day = self.day
         active = [b for b in day.bookings if b.status in ACTIVE_BOOKING_STATUSES]
         ordered = self._order(active)
-        self.ctx: list[_Ctx] = []
+        contexts: list[_Ctx] = []
         statics: list[_Static] = []
         for booking in ordered:
             if booking.already_assigned:
                 statics.extend(self._assigned_intervals(booking))
                 continue
-            ctx = _Ctx(len(self.ctx), booking)
+            ctx = _Ctx(len(contexts), booking)
             result = compute_window(booking, day.policy, fail_hard=cfg.service_fail_hard)
             if isinstance(result, WindowError):
                 ctx.error = result
             else:
                 ctx.window = result
                 ctx.start, ctx.end = _epoch(result.block_start), _epoch(result.block_end)
-            self.ctx.append(ctx)
+            contexts.append(ctx)
         index = self.floor.index
         for iv in day.busy:
             t = index.get(iv.table_id)
@@ -179,24 +200,22 @@ class DayPlanner:
                         statics.append(
                             _Static(t, _epoch(hold.start_at), _epoch(hold.end_at), "hold", hold.booking_id)
                         )
-        self.statics = statics
+        return contexts, statics
 
-        windowed = sorted((c for c in self.ctx if c.window is not None), key=lambda c: (c.start, c.pos))
-        self.by_start = windowed
-        self.starts = [c.start for c in windowed]
-        self.max_len = max((c.end - c.start for c in windowed), default=0.0)
-        for iv in statics:
-            for c in self._overlapping(iv.start, iv.end):
-                if iv.owner is not None and iv.owner == c.booking.id:
-                    continue  # a booking's own hold or rows never block it (§7.4 [REC])
-                c.static_busy |= 1 << iv.table
-                c.static_hits.append(iv)
+    def _block_static_intervals(self) -> None:
+        """Mark each booking's tables that an immovable interval blocks in its window."""
+        for static in self.statics:
+            for c in self._overlapping(static.start, static.end):
+                if static.owner is not None and static.owner == c.booking.id:
+                    continue  # a booking's own hold or rows never block it (docs/assign-tables.md §7.4 [REC])
+                c.static_busy |= 1 << static.table
+                c.static_hits.append(static)
 
     def _assigned_intervals(self, booking: Booking) -> list[_Static]:
         if booking.assigned_start_at is not None and booking.assigned_end_at is not None:
             start, end = booking.assigned_start_at, booking.assigned_end_at
         else:
-            # Recomputed without the overrun check: another booking's overrun must not abort (§7.4).
+            # Recomputed without the overrun check: another booking's overrun must not abort (docs/assign-tables.md §7.4).
             result = compute_window(booking, self.day.policy, check_overrun=False)
             if isinstance(result, WindowError):
                 return []
@@ -229,7 +248,7 @@ class DayPlanner:
         return cached
 
     def _pruned_plans(self, ctx: _Ctx, combinations: bool, busy: int, d: float) -> list[ScoredPlan]:
-        """Time pruning on: only time-free tables are candidates, scarcity counts only them (§7.5)."""
+        """Time pruning on: only time-free tables are candidates, scarcity counts only them (docs/assign-tables.md §7.5)."""
         floor = self.floor
         free = [i for i in floor.eligible(ctx.party) if not busy >> i & 1]
         ctx.eligible_count = len(free)
@@ -268,10 +287,10 @@ class DayPlanner:
         ctx.combinations = cfg.combination_planner
         plans = get(ctx.combinations)
         if not plans and not cfg.combination_planner and cfg.merges_enabled:
-            ctx.combinations = True  # second pass: merges when no single table fits (§7.7)
+            ctx.combinations = True  # second pass: merges when no single table fits (docs/assign-tables.md §7.7)
             plans = get(True)
         if not plans and cfg.time_pruning:
-            # [REC] §7.5: fitting tables that are all busy are a conflict, not "no suitable tables".
+            # [REC] docs/assign-tables.md §7.5: fitting tables that are all busy are a conflict, not "no suitable tables".
             plans = self._ranked_plans(ctx.party, ctx.combinations, ctx.require_adjacency, d)
         ctx.plans = plans
         ctx.stats = self.floor.plans(ctx.party, ctx.combinations, ctx.require_adjacency).stats
@@ -281,10 +300,6 @@ class DayPlanner:
     # ------------------------------------------------------------------------------------------
     def _greedy(self) -> None:
         cfg = self.config
-        n = len(self.ctx)
-        self.dyn = [0] * n
-        self.plan_of: list[ScoredPlan | None] = [None] * n
-        self.stage_of: list[str] = ["greedy"] * n
         lookahead_on = cfg.lookahead_enabled
         evaluate = max(1, cfg.lookahead_max_plans)
         for ctx in self.ctx:
@@ -327,7 +342,7 @@ class DayPlanner:
             self.dyn[other.pos] |= mask
 
     def _lookahead(self, ctx: _Ctx, plans: list[ScoredPlan]) -> list[ScoredPlan]:
-        """§7.9: penalise plans that leave an overlapping future booking without any plan.
+        """docs/assign-tables.md §7.9: penalise plans that leave an overlapping future booking without any plan.
 
         A future booking with `need` pairwise-disjoint free plans (need = largest evaluated plan
         size + 1) cannot be stranded by any evaluated plan, so it is skipped; those witnesses are
@@ -351,7 +366,7 @@ class DayPlanner:
             if len(f.witnesses) >= need and not busy_f & f.witness_tables:
                 continue  # enough disjoint free plans: no plan of ctx can strand f
             if f.lookahead_shapes is None or f.lookahead_combinations != ctx.combinations:
-                require = self.floor.require_adjacency(f.party, ignore_edges=True)  # [ORIG] quirk, §7.9
+                require = self.floor.require_adjacency(f.party, ignore_edges=True)  # [ORIG] quirk, docs/assign-tables.md §7.9
                 f.lookahead_shapes = [
                     q.mask for q in self.floor.plans(f.party, ctx.combinations, require).plans
                 ]
@@ -403,7 +418,7 @@ class DayPlanner:
         items: list[PackingBooking] = []
         owners: list[int] = []
         usable_of: list[list[ScoredPlan]] = []
-        shared: dict[tuple[int, int], tuple[list[ScoredPlan], tuple, tuple]] = {}
+        shared: dict[tuple[int, int], tuple[list[ScoredPlan], tuple[tuple[int, ...], ...], tuple[str, ...]]] = {}
         for ctx in self.ctx:
             if ctx.window is None or not ctx.plans:
                 continue
@@ -477,9 +492,10 @@ class DayPlanner:
         return Objective(seated, covers, score)
 
     def plan(self) -> DayPlan:
-        t0 = self._started = self.clock()
-        self._setup()
-        t_setup = self.clock()
+        if self._planned:
+            raise RuntimeError("a DayPlanner plans once; build a new one for another plan")
+        self._planned = True
+        t0, t_setup = self._started, self._setup_done
         self._greedy()
         t_greedy = self.clock()
         greedy_obj = self._objective()
@@ -516,8 +532,8 @@ class DayPlanner:
 
     def _index_final(self) -> None:
         """Per table, the bookings seated on it in the final plan (a handful per table per day)."""
-        self._occupants: list[list[int]] = [[] for _ in self.floor.tables]
-        self._final_busy: dict[int, int] = {}
+        self._occupants = [[] for _ in self.floor.tables]
+        self._final_busy = {}
         for pos, plan in enumerate(self.plan_of):
             if plan is not None:
                 for t in plan.shape.indices:
@@ -583,9 +599,8 @@ class DayPlanner:
         assigned: list[PlannedAssignment] = []
         skipped: list[PlannedSkip] = []
         fallbacks: list[ServiceFallback] = []
-        decisions: list[dict[str, Any]] | None = [] if self.options.capture_decisions else None
+        evaluations: list[BookingEvaluation] | None = [] if self.options.capture_decisions else None
         self._index_final()
-        stamp = iso_utc(self.options.now or datetime.now(UTC))
         for ctx in self.ctx:
             window = ctx.window
             used = window.used_fallback if window else bool(ctx.error and ctx.error.used_fallback)
@@ -627,8 +642,24 @@ class DayPlanner:
                 )
             if skip is not None:
                 skipped.append(skip)
-            if decisions is not None:
-                decisions.append(sanitise(self._decision(ctx, plan, skip, best, planner, stamp)))
+            if evaluations is not None:
+                evaluations.append(self._evaluation(ctx, plan, skip, best))
+        evaluation = None
+        if evaluations is not None:
+            # the domain reads no clock of its own: the caller's "now", else the day's (read with the data)
+            moment = self.options.now or self.day.now
+            evaluation = DayEvaluation(
+                restaurant_id=day.restaurant_id,
+                planner=planner,
+                stamp=iso_utc(moment) if moment is not None else None,
+                config=self.config,
+                adjacency_mode=self.mode,
+                weights=self.weights,
+                penalty_weight=self.penalty_weight,
+                penalty_source=self.penalty_source,
+                tables=tuple(self.floor.tables),
+                bookings=evaluations,
+            )
         return DayPlan(
             restaurant_id=day.restaurant_id,
             service_date=day.service_date,
@@ -637,7 +668,8 @@ class DayPlanner:
             assigned=assigned,
             skipped=skipped,
             service_fallbacks=fallbacks,
-            decisions=decisions,
+            decisions=decision_trace(evaluation) if evaluation is not None else None,
+            evaluation=evaluation,
             timings={},
             greedy=greedy,
             final=final,
@@ -650,79 +682,8 @@ class DayPlanner:
             return rejection_classification(reason, 0, 0, 0)
         return rejection_classification(reason, best.slack_penalty, best.scarcity_penalty, best.future_conflict_penalty)
 
-    # decision objects (§9.1) --------------------------------------------------------------------
-    def _summary(self, plan: ScoredPlan) -> dict[str, Any]:
-        shape = plan.shape
-        return {
-            "tableIds": [self.floor.tables[i].id for i in shape.indices],
-            "tableNumbers": [self.floor.tables[i].number for i in shape.indices],
-            "totalCapacity": shape.total_capacity,
-            "tableCount": shape.size,
-            "slack": plan.slack,
-            "score": round(plan.score, 4),
-            "adjacencyStatus": shape.adjacency_status,
-            "scoreBreakdown": plan.breakdown(),
-        }
-
-    @staticmethod
-    def _penalties(plan: ScoredPlan | None) -> dict[str, Any] | None:
-        if plan is None:
-            return None
-        parts = {
-            "slack": plan.slack_penalty,
-            "scarcity": plan.scarcity_penalty,
-            "future_conflict": plan.future_conflict_penalty,
-        }
-        top = max(parts, key=lambda k: parts[k])
-        return {
-            "dominant": top if parts[top] > 0 else "unknown",
-            "slack": round(plan.slack_penalty, 4),
-            "scarcity": round(plan.scarcity_penalty, 4),
-            "futureConflict": round(plan.future_conflict_penalty, 4),
-        }
-
-    def _flags(self) -> dict[str, bool]:
-        cfg = self.config
-        return {
-            "selectorScoring": True,
-            "opsMetrics": False,
-            "plannerTimePruning": cfg.time_pruning,
-            "adjacencyUndirected": cfg.adjacency_undirected,
-            "holdsStrictConflicts": cfg.holds_strict_conflicts,
-            "allocatorFailHard": cfg.service_fail_hard,
-            "selectorLookahead": cfg.lookahead_enabled,
-        }
-
-    def _capped_candidates(self, plans: list[ScoredPlan]) -> tuple[list[ScoredPlan], int, int]:
-        """Apply the §7.7 output limits: per-slack bucket for combinations, evaluation cap, list cap."""
-        cfg = self.config
-        per_slack: dict[int, int] = {}
-        out: list[ScoredPlan] = []
-        bucket = limit = 0
-        for p in plans:
-            if p.shape.size > 1:
-                if per_slack.get(p.slack, 0) >= cfg.max_plans_per_slack:
-                    bucket += 1
-                    continue
-                per_slack[p.slack] = per_slack.get(p.slack, 0) + 1
-            if len(out) >= min(cfg.decision_candidate_limit, cfg.max_combination_evaluations):
-                limit += 1
-                continue
-            out.append(p)
-        return out, bucket, limit
-
-    def _decision(
-        self,
-        ctx: _Ctx,
-        plan: ScoredPlan | None,
-        skip: PlannedSkip | None,
-        best: ScoredPlan | None,
-        planner: str,
-        stamp: str,
-    ) -> dict[str, Any]:
-        cfg = self.config
-        window = ctx.window
-        overrun_or_invalid = ctx.error is not None
+    def _evaluation(self, ctx: _Ctx, plan: ScoredPlan | None, skip: PlannedSkip | None, best: ScoredPlan | None) -> BookingEvaluation:
+        """What the decision trace needs of one booking, read from the planner's state once the plan is fixed."""
         if plan is not None and self.stage_of[ctx.pos] == "greedy":
             shown = ctx.considered  # conflict-free when greedy decided, lookahead penalties included
         elif plan is not None:
@@ -733,137 +694,32 @@ class DayPlanner:
             shown = ctx.plans
         else:
             shown = []
-        candidates, bucket_skips, limit_skips = self._capped_candidates(shown)
-        summaries = [self._summary(p) for p in candidates]
-        snapshot = None
+        eligible = self.floor.eligible(ctx.party)
+        remaining: tuple[Table, ...] = ()
         if plan is not None:
             chosen = set(plan.shape.indices)
-            remaining = [i for i in self.floor.eligible(ctx.party) if i not in chosen]
-            snapshot = {
-                "totalCandidates": ctx.eligible_count,
-                "remainingAfterSelection": len(remaining),
-                "remainingTables": [
-                    {
-                        "id": self.floor.tables[i].id,
-                        "tableNumber": self.floor.tables[i].number,
-                        "capacity": self.floor.tables[i].capacity,
-                    }
-                    for i in remaining
-                ],
-            }
-        planner_config = None
-        diagnostics = None
-        if not overrun_or_invalid:
-            demand = ctx.demand
-            stats = ctx.stats
-            planner_config = {
-                "combinationEnabled": ctx.combinations,
-                "requireAdjacency": ctx.require_adjacency,
-                "adjacencyRequiredGlobally": cfg.require_adjacency,
-                "adjacencyMinPartySize": cfg.adjacency_min_party_size,
-                "adjacencyMode": self.mode,
-                "kMax": cfg.effective_k_max,
-                "bucketLimit": cfg.max_plans_per_slack,
-                "evaluationLimit": cfg.max_combination_evaluations,
-                "maxOverage": cfg.max_overage,
-                "maxTables": cfg.max_tables,
-                "weights": {
-                    "overage": 5,
-                    "tableCount": 3,
-                    "fragmentation": 2,
-                    "zoneBalance": 4,
-                    "adjacencyCost": 1,
-                    "scarcity": self.weights.scarcity,
-                },
-                "featureFlags": self._flags(),
-                "serviceFallback": {
-                    "used": bool(window and window.used_fallback),
-                    "service": window.service_key if window and window.used_fallback else None,
-                },
-                "demandMultiplier": demand.multiplier if demand else 1.0,
-                "demandRule": demand.rule if demand else None,
-                "lookahead": {
-                    "enabled": cfg.lookahead_enabled,
-                    "windowMinutes": cfg.lookahead_window_minutes,
-                    "penaltyWeight": self.penalty_weight,
-                    "penaltySource": self.penalty_source,
-                },
-                "strategicConfig": self.weights.telemetry(),
-                "window": {
-                    "service": window.service.name if window else None,
-                    "clamped": bool(window and window.clamped),
-                    "overrunAllowed": bool(window and window.overrun_allowed),
-                    "extendedToBookingEnd": bool(window and window.extended_to_booking_end),
-                },
-            }
-            skipped_counts = dict(stats.skipped) if stats else {}
-            skipped_counts["bucket"] = skipped_counts.get("bucket", 0) + bucket_skips
-            skipped_counts["limit"] = skipped_counts.get("limit", 0) + limit_skips
-            diagnostics = {
-                "singlesConsidered": stats.singles_considered if stats else 0,
-                "combinationsEnumerated": stats.combinations_enumerated if stats else 0,
-                "combinationsAccepted": stats.combinations_accepted if stats else 0,
-                "skipped": skipped_counts,
-                "limits": {
-                    "kMax": stats.k_max if stats else cfg.effective_k_max,
-                    "maxPlansPerSlack": cfg.max_plans_per_slack,
-                    "maxCombinationEvaluations": cfg.max_combination_evaluations,
-                },
-                "totals": {
-                    "enumerated": (stats.singles_considered + stats.combinations_enumerated) if stats else 0,
-                    "accepted": len(ctx.plans),
-                },
-                "performance": {"plannerMs": round(ctx.planner_ms, 3), "tables": len(self.floor.tables)},
-                "lookahead": ctx.lookahead
-                or {
-                    "enabled": cfg.lookahead_enabled,
-                    "evaluationMs": 0,
-                    "futureBookingsConsidered": 0,
-                    "penalizedPlans": 0,
-                    "totalPenalty": 0,
-                    "windowMinutes": cfg.lookahead_window_minutes,
-                    "conflicts": [],
-                },
-                "timePruning": {
-                    "prunedByTime": 0,
-                    "candidatesAfterTimePrune": ctx.eligible_count,
-                    "pruned_by_time": 0,
-                    "candidates_after_time_prune": ctx.eligible_count,
-                },
-            }
-            if cfg.time_pruning:
-                pruned = len(self.floor.eligible(ctx.party)) - ctx.eligible_count
-                diagnostics["timePruning"]["prunedByTime"] = pruned
-                diagnostics["timePruning"]["pruned_by_time"] = pruned
-        timing = {"totalMs": round(ctx.planner_ms, 2)}
-        if ctx.planner_ms > 0:
-            timing["plannerMs"] = round(ctx.planner_ms, 2)
-        selected_or_best = plan or best
-        return {
-            "type": "capacity.selector",
-            "timestamp": stamp,
-            "restaurantId": self.day.restaurant_id,
-            "bookingId": ctx.booking.id,
-            "partySize": ctx.party,
-            "window": {"start": iso_utc(window.block_start), "end": iso_utc(window.block_end)}
-            if window
-            else None,
-            "selected": self._summary(plan) if plan is not None else None,
-            "candidates": summaries,
-            "topCandidates": summaries,
-            "skipReason": skip.reason if skip else None,
-            "reasonCode": skip.reason_code if skip else None,
-            "rejectionClassification": skip.classification if skip else None,
-            "strategicPenalties": self._penalties(selected_or_best),
-            "durationMs": round(ctx.planner_ms, 2),
-            "featureFlags": self._flags(),
-            "timing": timing,
-            "plannerConfig": planner_config,
-            "diagnostics": diagnostics,
-            "availabilitySnapshot": snapshot,
-            "planner": planner,
-            "plannerStage": self.stage_of[ctx.pos] if plan is not None else None,
-        }
+            remaining = tuple(self.floor.tables[i] for i in eligible if i not in chosen)
+        return BookingEvaluation(
+            booking_id=ctx.booking.id,
+            party_size=ctx.party,
+            window=ctx.window,
+            window_failed=ctx.error is not None,
+            selected=plan,
+            stage=self.stage_of[ctx.pos],
+            skip=skip,
+            best=best,
+            shown=shown,
+            remaining=remaining,
+            eligible_count=ctx.eligible_count,
+            eligible_total=len(eligible),
+            accepted_plans=len(ctx.plans),
+            combinations=ctx.combinations,
+            require_adjacency=ctx.require_adjacency,
+            demand=ctx.demand,
+            stats=ctx.stats,
+            lookahead=ctx.lookahead,
+            planner_ms=ctx.planner_ms,
+        )
 
 
 @dataclass(frozen=True, slots=True)

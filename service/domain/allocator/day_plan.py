@@ -1,4 +1,4 @@
-"""Allocator outputs: the day plan the HTTP layer commits and turns into the §2.2 response."""
+"""Allocator outputs: the day plan the HTTP layer commits and turns into the response of docs/assign-tables.md §2.2."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .windows import iso_utc
+
+if TYPE_CHECKING:
+    from .trace import DayEvaluation
 
 NO_SUITABLE_TABLES_REASON = (
     "No suitable tables available (No tables meet the capacity requirements for this party size.)"
@@ -18,7 +21,7 @@ PLANNER_GREEDY = "greedy"
 PLANNER_LNS = "lns"
 PLANNER_FALLBACK = "greedy-fallback"
 
-# Skip reason codes (assign-tables.md §7.12); the window ones live in windows.py, the commit ones are
+# Skip reason codes (docs/assign-tables.md §7.12); the window ones live in windows.py, the commit ones are
 # produced by the HTTP layer.
 NO_SUITABLE_TABLES = "NO_SUITABLE_TABLES"
 CONFLICTS_EXISTING = "CONFLICTS_EXISTING"
@@ -31,7 +34,7 @@ CAPACITY_EXCEEDED = "CAPACITY_EXCEEDED"
 def idempotency_key(
     restaurant_id: str, booking_id: str, table_ids: tuple[str, ...], start: datetime, end: datetime
 ) -> str:
-    """Deterministic per (restaurant, booking, sorted tables, window): a resent run reuses it (§8.5)."""
+    """Deterministic per (restaurant, booking, sorted tables, window): a resent run reuses it (docs/assign-tables.md §8.5)."""
     material = "|".join(
         ["auto-assign", restaurant_id, booking_id, ",".join(sorted(table_ids)), iso_utc(start), iso_utc(end)]
     )
@@ -40,7 +43,7 @@ def idempotency_key(
 
 @dataclass(frozen=True, slots=True)
 class PlannedAssignment:
-    """One booking's chosen table set, ready for `assign_tables_atomic_v2` (§8.1)."""
+    """One booking's chosen table set, ready for `assign_tables_atomic_v2` (docs/assign-tables.md §8.1)."""
 
     booking_id: str
     table_ids: tuple[str, ...]  # plan order: capacity ascending, then table number
@@ -52,7 +55,7 @@ class PlannedAssignment:
     score: float
     party_size: int
     stage: str  # "greedy" or "optimiser": which planner stage placed it
-    # Other table sets free in the final plan, best first: what to try if the commit conflicts (§7.11).
+    # Other table sets free in the final plan, best first: what to try if the commit conflicts (docs/assign-tables.md §7.11).
     alternatives: tuple[tuple[str, ...], ...] = ()
 
 
@@ -108,9 +111,11 @@ class DayPlan:
     greedy: Objective
     final: Objective
     optimiser: dict[str, Any] = field(default_factory=dict)
+    # what the decision trace is built from (service/domain/allocator/trace.py); None unless captured
+    evaluation: DayEvaluation | None = None
 
 
-# rejectionClassification (§7.12): "strategic" when the reason names a strategic cause or the best plan
+# rejectionClassification (docs/assign-tables.md §7.12): "strategic" when the reason names a strategic cause or the best plan
 # carries a positive slack, scarcity or future-conflict penalty; else "hard" when there is a reason.
 STRATEGIC_REASON_WORDS = ("conflicts with existing", "future conflict", "lookahead", "strategic")
 
@@ -125,7 +130,7 @@ def rejection_classification(reason: str | None, slack: float, scarcity: float, 
 
 
 def decision_after_failed_commit(decision: dict[str, Any], reason: str, code: str) -> None:
-    """A planned booking whose commit failed is a skip in its decision too (§9.1): nothing selected, no
+    """A planned booking whose commit failed is a skip in its decision too (docs/assign-tables.md §9.1): nothing selected, no
     availability snapshot, the commit's reason and code, classified from the best plan's penalties."""
     penalties = decision.get("strategicPenalties") or {}
     decision.update(
@@ -161,7 +166,7 @@ _NAME_FIELDS = frozenset(
 
 
 def sanitise(value: Any) -> Any:
-    """Decision sanitisation (§9.1): e-mails redacted in every string, personal name fields blanked.
+    """Decision sanitisation (docs/assign-tables.md §9.1): e-mails redacted in every string, personal name fields blanked.
 
     Returns a new JSON-shaped structure (tuples become lists). A decision repeats containers (its
     ``topCandidates`` is its ``candidates``; score breakdowns are shared), so each container is cleaned

@@ -34,7 +34,7 @@ class ReadinessReport:
 
 
 def _as_dict(finding: Any) -> dict[str, Any]:
-    if dataclasses.is_dataclass(finding):
+    if dataclasses.is_dataclass(finding) and not isinstance(finding, type):
         return {k: v for k, v in dataclasses.asdict(finding).items() if v is not None}
     return dict(finding)
 

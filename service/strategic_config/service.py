@@ -1,4 +1,4 @@
-"""Resolved strategic configs: in-process TTL cache, cross-replica invalidation, visible degraded mode.
+"""The strategic-config application service: resolve (TTL cache, degraded mode), write (If-Match).
 
 - Entries live ``strategic_config_cache_ttl_s`` (30 s, the original's TTL) and are dropped early when any
   replica writes: the write path sends ``NOTIFY strategic_config_changed '<restaurant id>'`` in its
@@ -23,69 +23,31 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
-from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.domain.strategic_config import (
-    ALL_DEGRADED_REASONS,
+from service.domain.config_resolution import (
     READABLE_SCHEMA_STATES,
     SCHEMA_DEGRADED_REASONS,
     EnvDefaults,
     ResolvedConfig,
-    SchemaState,
     WeightsInput,
     degraded_reason_for,
     etag_matches,
     resolve,
 )
+from service.domain.weights import SchemaState
 from service.errors import (
-    PreconditionFailed,
+    ConfigVersionMismatch,
     StrategicConfigSchemaUnavailable,
     StrategicConfigStoreUnavailable,
 )
-from service.repository import strategic_configs as repo
 from service.repository.memberships import set_tenant_context
 from service.settings import Settings
+from service.strategic_config import repository as repo
+from service.strategic_config.metrics import StrategicConfigMetrics
 
 log = logging.getLogger("capacity.strategic_config")
-
-# lets operators (and tests) find the listener among the service's connections
-LISTENER_APPLICATION_NAME = "capacity-service-config-listener"
-
-
-class StrategicConfigMetrics:
-    """Per-app registry: two apps in one process (tests, the benchmark) must not share series."""
-
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
-        self.degraded = Gauge(
-            "strategic_config_degraded",
-            "1 while strategic configs are served from fallback values for this reason",
-            ["reason"],
-            registry=self.registry,
-        )
-        self.fallbacks = Counter(
-            "strategic_config_fallback_resolutions",
-            "Resolutions that returned fallback values (env defaults or last-known-good)",
-            ["reason"],
-            registry=self.registry,
-        )
-        self.cache_hits = Counter(
-            "strategic_config_cache_hits", "Resolutions answered from the in-process cache", registry=self.registry
-        )
-        self.cache_loads = Counter(
-            "strategic_config_cache_loads", "Resolutions that read the database", registry=self.registry
-        )
-        self.invalidations = Counter(
-            "strategic_config_invalidations",
-            "Cache invalidations by origin",
-            ["origin"],
-            registry=self.registry,
-        )
-        for reason in ALL_DEGRADED_REASONS:
-            self.degraded.labels(reason=reason).set(0)
-
 
 @dataclass
 class _Entry:
@@ -104,8 +66,8 @@ def _is_outage(exc: BaseException) -> bool:
 
 
 class StrategicConfigService:
-    """The single resolver (strategic-config.md §3.6) behind the ops API, the internal API and the
-    allocator (``StrategicConfigResolver`` protocol in service/domain/strategic_config.py)."""
+    """The single resolver (docs/strategic-config.md §3.6) behind the ops API, the internal API and the
+    allocator (``StrategicConfigResolver`` protocol in service/domain/config_resolution.py)."""
 
     def __init__(
         self,
@@ -151,11 +113,11 @@ class StrategicConfigService:
     async def _probe_loop(self) -> None:
         while True:
             await asyncio.sleep(self._probe_interval)
-            self._prune()
+            self.prune()
             with contextlib.suppress(_StoreDown):
                 await self.probe()
 
-    def _prune(self) -> None:
+    def prune(self) -> None:
         """Forget entries too old to be served even as last-known-good."""
         horizon = self._clock() - max(self._ttl, self._lkg)
         for rid in [rid for rid, entry in self._entries.items() if entry.loaded_at < horizon]:
@@ -280,7 +242,7 @@ class StrategicConfigService:
         if task is None:
             task = asyncio.create_task(self._load_and_store(restaurant_id))
             self._inflight[restaurant_id] = task
-            task.add_done_callback(lambda _t, rid=restaurant_id: self._inflight.pop(rid, None))
+            task.add_done_callback(lambda _done: self._inflight.pop(restaurant_id, None))
         # shield: a cancelled request must not cancel the load other waiters share
         return await asyncio.shield(task)
 
@@ -345,9 +307,9 @@ class StrategicConfigService:
                     current = await repo.read_config(session, restaurant_id)
                     current_tag = resolve(restaurant_id, current.row, self.env, self._state).etag
                     if not etag_matches(if_match, current_tag):
-                        raise PreconditionFailed(
+                        raise ConfigVersionMismatch(
                             "The configuration changed since it was read (If-Match does not match)",
-                            headers={"ETag": current_tag},
+                            current_etag=current_tag,
                         )
                 stored = await repo.upsert_config(session, restaurant_id, weights, actor)
         except DBAPIError as exc:
@@ -373,76 +335,3 @@ class StrategicConfigService:
             f"strategic_configs is not usable ({reason}); apply migration 0005_strategic_config_columns "
             "(capacity-service migrate) before changing the weights"
         )
-
-
-class ChangeListener:
-    """LISTEN strategic_config_changed on a dedicated asyncpg connection; reconnects with backoff."""
-
-    def __init__(
-        self,
-        dsn: str,
-        service: StrategicConfigService,
-        *,
-        connect_timeout_s: float = 5.0,
-        keepalive_s: float = 10.0,
-        max_backoff_s: float = 10.0,
-    ) -> None:
-        self._dsn = dsn
-        self._service = service
-        self._connect_timeout = connect_timeout_s
-        self._keepalive = keepalive_s
-        self._max_backoff = max_backoff_s
-        self._task: asyncio.Task[None] | None = None
-        self.connected = asyncio.Event()
-        self.connects = 0  # successful (re)connections, for diagnostics and tests
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="strategic-config-listener")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        self._service.on_notification(payload)
-
-    async def _run(self) -> None:
-        backoff = 0.5
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(
-                    self._dsn,
-                    timeout=self._connect_timeout,
-                    server_settings={"application_name": LISTENER_APPLICATION_NAME},
-                )
-                closed = asyncio.Event()
-                conn.add_termination_listener(lambda _c, ev=closed: ev.set())
-                await conn.add_listener(repo.CHANGE_CHANNEL, self._on_notify)
-                # anything written while we were not listening is unknown to us
-                self._service.invalidate_all(origin="listener_connect")
-                self.connects += 1
-                self.connected.set()
-                backoff = 0.5
-                log.info("listening on %s", repo.CHANGE_CHANNEL)
-                while not closed.is_set():
-                    try:
-                        await asyncio.wait_for(closed.wait(), timeout=self._keepalive)
-                    except TimeoutError:
-                        # a silently dropped connection would otherwise never be noticed
-                        await conn.fetchval("SELECT 1", timeout=self._connect_timeout)
-                log.warning("change listener connection closed; reconnecting")
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("change listener: %s; retrying in %.1fs", type(exc).__name__, backoff)
-            finally:
-                self.connected.clear()
-                if conn is not None and not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(conn.close(), timeout=2)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self._max_backoff)

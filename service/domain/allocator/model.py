@@ -1,15 +1,16 @@
 """Allocator inputs: plain frozen dataclasses, filled by the repository layer (or by tests).
 
-Defaults are the original's values (assign-tables.md §5, §7.3) unless a field says otherwise.
+Defaults are the original's values (docs/assign-tables.md §5, §7.3) unless a field says otherwise.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Literal
+
+from service.domain.weights import DEFAULT_LOOKAHEAD_PENALTY
 
 OverrunPolicy = Literal["skip", "clamp", "allow"]
 AdjacencyMode = Literal["connected", "pairwise", "neighbors"]
@@ -45,7 +46,7 @@ class Booking:
     status: str = "pending_allocation"
     # Tables already assigned when the run starts; such bookings are never re-planned.
     assigned_table_ids: tuple[str, ...] = ()
-    # Stored assignment window of those tables, preferred over a recomputed one (§7.4 [REC]).
+    # Stored assignment window of those tables, preferred over a recomputed one (docs/assign-tables.md §7.4 [REC]).
     assigned_start_at: datetime | None = None
     assigned_end_at: datetime | None = None
 
@@ -153,7 +154,7 @@ class Hold:
 
 @dataclass(frozen=True, slots=True)
 class DemandProfile:
-    """A `demand_profiles` row (only weekday, service and multiplier are matched, §7.8.3)."""
+    """A `demand_profiles` row (only weekday, service and multiplier are matched, docs/assign-tables.md §7.8.3)."""
 
     day_of_week: int
     service_window: str
@@ -181,27 +182,19 @@ SHIPPED_DEMAND_RULES: tuple[DemandRule, ...] = (
 )
 
 
-def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    return raw.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _env_int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    value = int(raw)
-    if not low <= value <= high:
-        raise ValueError(f"{name}={raw} is outside {low}..{high}")
-    return value
+# Accepted ranges of the numeric flags (FEATURE_* variables, docs/assign-tables.md §5): Settings validates
+# against these at start-up, so an AllocatorConfig built from Settings is always inside them.
+K_MAX_RANGE = (1, 5)
+ADJACENCY_MIN_PARTY_SIZE_RANGE = (1, 20)
+MAX_PLANS_PER_SLACK_RANGE = (1, 500)
+MAX_COMBINATION_EVALUATIONS_RANGE = (1, 5000)
+LOOKAHEAD_WINDOW_MINUTES_RANGE = (5, 480)
 
 
 @dataclass(frozen=True, slots=True)
 class AllocatorConfig:
-    """Feature flags and limits (assign-tables.md §5). Defaults = the acceptance-case defaults of §13
-    except lookahead, which is on as in the original's env default."""
+    """Feature flags and limits (docs/assign-tables.md §5). Built from ``Settings`` (the FEATURE_* variables)
+    by create_app; the defaults here are the ones an unset variable gets."""
 
     combination_planner: bool = True
     merges_enabled: bool = True
@@ -213,7 +206,7 @@ class AllocatorConfig:
     max_combination_evaluations: int = 500
     lookahead_enabled: bool = True
     lookahead_window_minutes: int = 120
-    lookahead_penalty_weight: int = 500
+    lookahead_penalty_weight: int = DEFAULT_LOOKAHEAD_PENALTY
     lookahead_max_plans: int = 20  # [LATER] only the best plans are probed
     max_overage: int = 2
     max_tables: int = 3
@@ -233,40 +226,8 @@ class AllocatorConfig:
 
     @property
     def effective_k_max(self) -> int:
-        return max(1, min(5, self.k_max))
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, production: bool = False) -> AllocatorConfig:
-        """Read the original's FEATURE_* variables; out-of-range values raise (refuse to start, §5)."""
-        env = os.environ if env is None else env
-        merges = _env_bool(env, "FEATURE_ALLOCATOR_MERGES_ENABLED", not production)
-        mode_raw = (env.get("FEATURE_ALLOCATOR_ADJACENCY_MODE") or "connected").strip().lower()
-        mode: AdjacencyMode = mode_raw if mode_raw in ADJACENCY_MODES else "connected"  # type: ignore[assignment]
-        min_party = env.get("FEATURE_ALLOCATOR_ADJACENCY_MIN_PARTY_SIZE")
-        return cls(
-            combination_planner=_env_bool(env, "FEATURE_COMBINATION_PLANNER", merges),
-            merges_enabled=merges,
-            k_max=max(1, min(5, _env_int(env, "FEATURE_ALLOCATOR_K_MAX", 3, -(10**6), 10**6))),
-            require_adjacency=_env_bool(env, "FEATURE_ALLOCATOR_REQUIRE_ADJACENCY", True),
-            adjacency_min_party_size=(
-                max(1, min(20, int(min_party))) if min_party and min_party.strip() else None
-            ),
-            adjacency_mode=mode,
-            max_plans_per_slack=_env_int(env, "FEATURE_SELECTOR_MAX_PLANS_PER_SLACK", 50, 1, 500),
-            max_combination_evaluations=_env_int(
-                env, "FEATURE_SELECTOR_MAX_COMBINATION_EVALUATIONS", 500, 1, 5000
-            ),
-            lookahead_enabled=_env_bool(env, "FEATURE_SELECTOR_LOOKAHEAD", True),
-            lookahead_window_minutes=_env_int(env, "FEATURE_SELECTOR_LOOKAHEAD_WINDOW_MINUTES", 120, 5, 480),
-            lookahead_penalty_weight=_env_int(
-                env, "FEATURE_SELECTOR_LOOKAHEAD_PENALTY_WEIGHT", 500, 1, 100_000
-            ),
-            time_pruning=_env_bool(env, "FEATURE_PLANNER_TIME_PRUNING_ENABLED", False),
-            service_fail_hard=_env_bool(env, "FEATURE_ALLOCATOR_SERVICE_FAIL_HARD", False),
-            holds_enabled=_env_bool(env, "FEATURE_HOLDS_ENABLED", True),
-            holds_strict_conflicts=_env_bool(env, "FEATURE_HOLDS_STRICT_CONFLICTS_ENABLED", False),
-            adjacency_undirected=_env_bool(env, "FEATURE_ADJACENCY_QUERY_UNDIRECTED", True),
-        )
+        low, high = K_MAX_RANGE
+        return max(low, min(high, self.k_max))
 
 
 @dataclass(frozen=True, slots=True)

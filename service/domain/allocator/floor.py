@@ -1,4 +1,4 @@
-"""The floor: tables, adjacency and the complete candidate search (assign-tables.md §7.5–7.7).
+"""The floor: tables, adjacency and the complete candidate search (docs/assign-tables.md §7.5–7.7).
 
 Complexity choices:
 - Tables are indexed in plan order (capacity, then table number) and every table set is an int
@@ -12,12 +12,13 @@ Complexity choices:
   party + maxOverage is cut. `pairwise`/`neighbors` are subsets of `connected` and are filtered
   afterwards. Without an adjacency requirement, plain k-subsets per zone are enumerated over
   capacity-sorted tables with the same capacity cut.
-- Groups never cross zones (a table without zone is not eligible at all, §7.5 [REC]).
+- Groups never cross zones (a table without zone is not eligible at all, docs/assign-tables.md §7.5 [REC]).
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .model import AdjacencyMode, AllocatorConfig, Table
@@ -29,7 +30,7 @@ def table_type_key(table: Table) -> str:
     return f"capacity:{table.capacity}|category:{category}|seating:{seating}"
 
 
-def iter_bits(mask: int):
+def iter_bits(mask: int) -> Iterator[int]:
     while mask:
         low = mask & -mask
         yield low.bit_length() - 1
@@ -107,7 +108,7 @@ class Floor:
             ia, ib = self.index.get(a), self.index.get(b)
             if ia is None or ib is None or ia == ib:
                 continue
-            # An edge counts in either direction (§7.6).
+            # An edge counts in either direction (docs/assign-tables.md §7.6).
             self.neighbours[ia] |= 1 << ib
             self.neighbours[ib] |= 1 << ia
             edge_count += 1
@@ -127,7 +128,7 @@ class Floor:
         )
 
     def eligible(self, party: int, *, for_members: bool = False) -> list[int]:
-        """§7.5 candidates. `for_members` drops the max-party limit when the config says so ([LATER])."""
+        """docs/assign-tables.md §7.5 candidates. `for_members` drops the max-party limit when the config says so ([LATER])."""
         ignore_max = for_members and not self.config.max_party_applies_to_members
         key = (party, ignore_max)
         cached = self._eligible.get(key)
@@ -145,7 +146,7 @@ class Floor:
         self._eligible[key] = result
         return result
 
-    # -- scarcity (§7.8.2) -----------------------------------------------------------------------
+    # -- scarcity (docs/assign-tables.md §7.8.2) -----------------------------------------------------------------------
     def scarcity_scores(self, party: int, among: list[int] | None = None) -> list[float]:
         """Per-table scarcity; fallback = 1 / eligible tables of the same type (rounded 4 dp)."""
         if among is None:
@@ -222,7 +223,7 @@ class Floor:
         zones = {self.tables[i].zone_id for i in ordered}
         return PlanShape(key, ordered, mask, total, total - max(caps), cost, status, len(zones))
 
-    # -- candidate plans (§7.7) ------------------------------------------------------------------
+    # -- candidate plans (docs/assign-tables.md §7.7) ------------------------------------------------------------------
     def require_adjacency(self, party: int, *, ignore_edges: bool = False) -> bool:
         cfg = self.config
         if not cfg.require_adjacency:
@@ -281,14 +282,19 @@ class Floor:
                 plans.append(self._shape(indices))
         return PlanSet(tuple(plans), stats, combinations)
 
-    def _record(self, subset, cap, party, found, stats) -> None:
+    def _record(
+        self, subset: Iterable[int], cap: int, party: int, found: list[tuple[int, ...]], stats: EnumerationStats
+    ) -> None:
         stats.combinations_enumerated += 1
         if cap < party:
             stats.skipped["capacity"] += 1
         else:
             found.append(tuple(subset))
 
-    def _connected_sets(self, group, party, max_cap, k_max, found, stats) -> None:
+    def _connected_sets(
+        self, group: list[int], party: int, max_cap: int, k_max: int, found: list[tuple[int, ...]],
+        stats: EnumerationStats,
+    ) -> None:
         allowed = 0
         for i in group:
             allowed |= 1 << i
@@ -323,7 +329,10 @@ class Floor:
                 continue
             extend([v], 1 << v, nb[v], higher, v, cap_of[v])
 
-    def _any_sets(self, group, party, max_cap, k_max, found, stats) -> None:
+    def _any_sets(
+        self, group: list[int], party: int, max_cap: int, k_max: int, found: list[tuple[int, ...]],
+        stats: EnumerationStats,
+    ) -> None:
         ordered = sorted(group)  # capacity ascending by construction
         cap_of = self.capacity
         cap_limit = self.config.enumeration_cap

@@ -1,4 +1,4 @@
-"""Booking windows from the restaurant's stored service periods and turn bands (assign-tables.md §7.3).
+"""Booking windows from the restaurant's stored service periods and turn bands (docs/assign-tables.md §7.3).
 
 Differences from the original, all per-restaurant policy (`RestaurantPolicy`):
 - every stored service period counts (not a hard-coded lunch/dinner pair); the original's pair is
@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .model import Booking, RestaurantPolicy, ServicePeriod
 
-# Skip reason codes of a window that cannot be built (assign-tables.md §7.12).
+# Skip reason codes of a window that cannot be built (docs/assign-tables.md §7.12).
 SERVICE_OVERRUN = "SERVICE_OVERRUN"
 WINDOW_INVALID = "WINDOW_INVALID"
 SERVICE_NOT_FOUND = "SERVICE_NOT_FOUND"
@@ -26,7 +26,7 @@ FALLBACK_TIMEZONE = "Europe/London"
 
 
 def policy_zone(name: str | None) -> ZoneInfo:
-    """Blank or unknown timezone → Europe/London everywhere (§4 [REC]; never a UTC fallback)."""
+    """Blank or unknown timezone → Europe/London everywhere (docs/assign-tables.md §4 [REC]; never a UTC fallback)."""
     if name and name.strip():
         try:
             return ZoneInfo(name.strip())
@@ -90,7 +90,7 @@ def booking_stored_end(booking: Booking, zone: ZoneInfo, start_local: datetime) 
 
 
 def applicable_periods(policy: RestaurantPolicy, day: date) -> list[ServicePeriod]:
-    """Periods for the weekday of `day`: most specific day first, then earliest start (schema.md §3.2)."""
+    """Periods for the weekday of `day`: most specific day first, then earliest start (docs/assign-tables.md §7.3)."""
     weekday = weekday_sunday0(day)
     periods = [p for p in policy.periods if p.day_of_week is None or p.day_of_week == weekday]
     return sorted(periods, key=lambda p: (p.day_of_week is None, p.start, p.end, p.name))

@@ -1,0 +1,56 @@
+"""Request and response bodies of ``POST /api/ops/dashboard/assign-tables`` (docs/assign-tables.md §2).
+
+The response is built as these models (``service.assign.service.build_response``) and FastAPI serialises
+it through them, so the OpenAPI document describes exactly what is sent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AssignTablesRequest(BaseModel):
+    """Unknown fields are ignored (docs/assign-tables.md §2.1)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    restaurantId: uuid.UUID
+    date: str | None = Field(
+        default=None,
+        pattern=r"^\d{4}-\d{2}-\d{2}$",
+        description="Service date YYYY-MM-DD; absent/null = today in the restaurant's timezone",
+    )
+    captureDecisions: bool = Field(default=True, description="Include the per-booking decision trace")
+    dryRun: bool = Field(default=False, description="Plan and explain only: nothing is written")
+
+
+class AssignedBody(BaseModel):
+    bookingId: str
+    tableIds: list[str]
+
+
+class SkippedBody(BaseModel):
+    bookingId: str
+    reason: str
+    reasonCode: str
+
+
+class ServiceFallbackBody(BaseModel):
+    bookingId: str
+    usedFallback: bool
+    fallbackService: str | None
+
+
+class AssignTablesResponse(BaseModel):
+    date: str
+    assigned: list[AssignedBody]
+    skipped: list[SkippedBody]
+    serviceFallbacks: list[ServiceFallbackBody]
+    decisions: list[dict[str, Any]] | None = Field(
+        default=None, description="Present only when captureDecisions is true (docs/assign-tables.md §9)"
+    )
+    planner: str = Field(description="Which planner produced the plan: greedy | lns | greedy-fallback")
+    dryRun: bool
