@@ -13,6 +13,7 @@ from service.auth import TokenVerifier
 from service.dburl import to_libpq_url, to_sqlalchemy_url
 from service.domain.model import AllocatorConfig
 from service.errors import install_error_handlers
+from service.observability.setup import install_observability
 from service.readiness import ReadinessProbe
 from service.repository.database import build_engine, build_sessionmaker
 from service.settings import Settings
@@ -81,8 +82,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(assign_tables.router)
     # one registry per app: tests and the benchmark run several apps in one process
     app.state.metrics = StrategicConfigMetrics()
-    if settings.metrics_enabled:
-        app.include_router(strategic_config.metrics_router)
+    # request ids, gzip, HTTP/pool/assign metrics and GET /metrics (multi-worker aware)
+    install_observability(app, settings, app.state.metrics.registry)
     return app
 
 
