@@ -347,6 +347,7 @@ def cmd_healthcheck(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_smoke(args: argparse.Namespace, settings: Settings) -> int:
     from service import smoke
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the report says what happened, once
     missing = [name for name in ("base_url", "restaurant_id", "token", "api_key") if not getattr(args, name)]
     if missing:
         flags = ", ".join(f"--{m.replace('_', '-')} (or {smoke.ENV[m]})" for m in missing)

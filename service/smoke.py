@@ -64,7 +64,7 @@ class SmokeReport:
         lines = [f"smoke {self.baseUrl}: {verdict} ({passed}/{len(self.steps)} steps)"]
         for s in self.steps:
             status = "-" if s.status is None else str(s.status)
-            line = f"  {'ok  ' if s.ok else 'FAIL'} {s.name:<24} {status:>4} {s.ms:7.1f} ms"
+            line = f"  {'ok  ' if s.ok else 'FAIL'} {s.name:<27} {status:>4} {s.ms:7.1f} ms"
             if s.detail:
                 line += f"  {s.detail}"
             if not s.ok and s.requestId:

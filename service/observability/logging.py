@@ -58,6 +58,7 @@ class RequestContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.requestId = current_request_id()
+        record.__dict__.pop("color_message", None)  # uvicorn's ANSI-coloured copy of the message
         if record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(record.args) == 5:
             client, method, path, http_version, status = record.args
             record.client = client
@@ -71,8 +72,8 @@ class RequestContextFilter(logging.Filter):
 class JsonLogFormatter(JsonFormatter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("timestamp", True)
-        kwargs.setdefault("rename_fields", {"levelname": "level", "name": "logger"})
-        super().__init__("%(levelname)s %(name)s %(message)s", *args, **kwargs)
+        kwargs.setdefault("rename_fields", {"levelname": "level", "name": "logger", "process": "pid"})
+        super().__init__("%(levelname)s %(name)s %(process)d %(message)s", *args, **kwargs)
 
     def format(self, record: logging.LogRecord) -> str:
         return scrub(super().format(record))

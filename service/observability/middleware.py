@@ -15,6 +15,10 @@ from service.observability.metrics import UNMATCHED_ROUTE, ServiceMetrics, mark_
 def route_template(scope: Scope) -> str:
     """The matched route's path template (``/internal/v1/restaurants/{restaurant_id}/…``), never the raw path."""
     route = scope.get("route")
+    if route is None and "endpoint" in scope:
+        # plain Starlette routes (FastAPI's /openapi.json, /docs) leave only the endpoint behind
+        app = scope.get("app")
+        route = next((r for r in getattr(app, "routes", ()) if getattr(r, "endpoint", None) is scope["endpoint"]), None)
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else UNMATCHED_ROUTE
 
