@@ -98,10 +98,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             update["jwt_secret"] = SecretStr(secret)
             log.info("development JWT secret in %s (mint tokens with capacity-service mint-token)", settings.data_dir)
         settings = settings.model_copy(update=update)
-    if embedded is not None:
-        # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit so the
-        # `finally` below stops the embedded server instead of the process dying around it.
-        signal.signal(signal.SIGTERM, _exit_on_signal)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into SystemExit(0) so the `finally`
+    # below stops the embedded server instead of the process dying around it, and an orderly stop on
+    # request exits 0 rather than "killed by signal 15".
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         common = {
             "host": host,
@@ -150,7 +150,8 @@ def _prepare_metrics_dir(workers: int) -> str | None:
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
+    log.info("stopped by signal %d", signum)
+    raise SystemExit(EXIT_OK)
 
 
 # --------------------------------------------------------------------------------------------------
