@@ -28,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
@@ -103,7 +104,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # request exits 0 rather than "killed by signal 15".
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
-        common = {
+        common: dict[str, Any] = {
             "host": host,
             "port": port,
             "log_level": settings.log_level,
@@ -485,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_error_lines(exc: ValidationError) -> list[str]:
     """One line per invalid setting, named by its environment variable; secret values are not echoed."""
     fields = Settings.model_fields
-    by_alias = {}
+    by_alias: dict[str, tuple[str, Any]] = {}
     for name, info in fields.items():
         alias = info.validation_alias
         choices = getattr(alias, "choices", None) or ([alias] if isinstance(alias, str) else [])

