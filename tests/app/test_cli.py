@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from service import cli
-from tests.support.live import REPO, live_server
+from tests.support.live import REPO, embedded_data_dir, live_server
 
 
 def _cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -83,7 +83,11 @@ def test_operator_commands_without_a_database_url_say_how_to_get_one(tmp_path):
 
 @pytest.mark.slow
 def test_one_serve_per_data_directory_and_operator_commands_reach_its_database(tmp_path):
-    data = tmp_path / "data"
+    with embedded_data_dir() as data:
+        _one_serve_per_data_directory(tmp_path, data)
+
+
+def _one_serve_per_data_directory(tmp_path, data):
     env = {"CAPACITY_DATA_DIR": str(data)}
     with live_server(env, tmp_path, name="first") as first:
         assert httpx.get(first.url + "/readyz", timeout=10).status_code == 200

@@ -105,3 +105,18 @@ def live_server(
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def embedded_data_dir() -> Iterator[Path]:
+    """A data directory for the embedded PostgreSQL outside pytest's temporary tree: under root the server
+    runs as another user, and any pytest session starting meanwhile resets /tmp/pytest-of-<user> to 0700,
+    which would lock that user out mid-initdb."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="capacity-embedded-test-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
