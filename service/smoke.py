@@ -133,8 +133,8 @@ def _validation_message(exc: Exception) -> str:
         return "; ".join(
             f"{'/'.join(str(p) for p in e.absolute_path) or 'body'}: {e.message}" for e in list(causes)[:3]
         )
-    cause = exc.__cause__
-    return f"{exc}" + (f" ({cause})" if cause else "")
+    message, cause = str(exc), str(exc.__cause__ or "")
+    return message + (f" ({cause})" if cause and cause not in message else "")
 
 
 def _problem_summary(response: httpx.Response) -> str:
@@ -190,13 +190,24 @@ class _Runner:
         return response if result.ok else None
 
 
-def run(*, base_url: str, restaurant_id: str, token: str, api_key: str, timeout_s: float) -> SmokeReport:
+def run(
+    *,
+    base_url: str,
+    restaurant_id: str,
+    token: str,
+    api_key: str,
+    timeout_s: float,
+    transport: httpx.BaseTransport | None = None,
+) -> SmokeReport:
+    """``transport``: tests hand in a stand-in deployment; the command always talks HTTP."""
     from openapi_core import OpenAPI
 
     report = SmokeReport(baseUrl=base_url.rstrip("/"))
     user = {"Authorization": f"Bearer {token}"}
     service = {"Authorization": f"Bearer {api_key}"}
-    with httpx.Client(base_url=report.baseUrl, timeout=timeout_s, follow_redirects=False) as client:
+    with httpx.Client(
+        base_url=report.baseUrl, timeout=timeout_s, follow_redirects=False, transport=transport
+    ) as client:
         runner = _Runner(client, report)
 
         def load_document(response: httpx.Response) -> str:

@@ -113,3 +113,32 @@ def test_smoke_names_missing_options():
     assert done.returncode == 1
     assert "--restaurant-id (or CAPACITY_SMOKE_RESTAURANT_ID)" in done.stderr
     assert "--token (or CAPACITY_SMOKE_TOKEN)" in done.stderr
+
+
+def test_smoke_reports_a_response_that_breaks_the_published_contract():
+    """A deployment whose answers differ from its own OpenAPI document fails, step by step."""
+    import httpx
+
+    from service import smoke
+    from service.openapi import openapi_document
+
+    document = openapi_document()
+
+    def deployment(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/openapi.json":
+            return httpx.Response(200, json=document)
+        if request.url.path == "/healthz":
+            return httpx.Response(200, json={"status": "sleeping"})  # not the documented enum
+        if request.url.path == "/readyz":
+            return httpx.Response(200, json={"status": "ready"})
+        return httpx.Response(200, text="<html>ok</html>", headers={"content-type": "text/html"})
+
+    report = smoke.run(base_url="http://deployment.test", restaurant_id=str(DEMO_RESTAURANT_ID), token="t",
+                       api_key="k", timeout_s=5, transport=httpx.MockTransport(deployment))
+    steps = {s.name: s for s in report.steps}
+    assert not report.ok
+    assert steps["openapi document"].ok and steps["readiness /readyz"].ok
+    assert not steps["liveness /healthz"].ok
+    assert "does not match the OpenAPI document" in steps["liveness /healthz"].detail
+    assert "sleeping" in steps["liveness /healthz"].detail or "status" in steps["liveness /healthz"].detail
+    assert not steps["ops strategic config"].ok  # wrong content type for a documented JSON response
