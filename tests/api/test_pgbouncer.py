@@ -67,6 +67,9 @@ async def test_assign_and_strategic_config_through_transaction_pooling(aw, pg_ad
             assigned = [a["bookingId"] for r in runs if r.status_code == 200 for a in r.json()["assigned"]]
             assert sorted(assigned) == sorted(would_assign)  # each booking once, none twice
             assert set(aw.assignments()) == would_assign
+            # no run lock outlives its run on some pooled server connection (a session-level lock did)
+            assert aw.sql("""SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+                             WHERE l.locktype = 'advisory' AND d.datname = current_database()""")[0][0] == 0
             again = await aw.assign(client)
             assert again.status_code == 200 and again.json()["assigned"] == []
 
