@@ -14,6 +14,7 @@ from service.dburl import to_libpq_url, to_sqlalchemy_url
 from service.errors import install_error_handlers
 from service.health import routes as health
 from service.health.readiness import ReadinessProbe
+from service.observability.setup import install_observability
 from service.repository.database import build_engine, build_sessionmaker
 from service.settings import Settings
 from service.strategic_config import routes as strategic_config
@@ -84,8 +85,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(assign_tables.router)
     # one registry per app: tests and the benchmark run several apps in one process
     app.state.metrics = StrategicConfigMetrics()
-    if settings.metrics_enabled:
-        app.include_router(strategic_config.metrics_router)
+    # request ids, gzip, HTTP/pool/assign metrics and GET /metrics (multi-worker aware)
+    install_observability(app, settings, app.state.metrics.registry)
     return app
 
 
@@ -99,5 +100,5 @@ def app_from_environment() -> FastAPI:
         settings = load_settings()
     except SettingsError as exc:
         print(exc, file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(78) from None  # EX_CONFIG, as the CLI
     return create_app(settings)

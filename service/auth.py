@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import jwt
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from service.errors import AuthUnavailable, Forbidden, Unauthenticated
@@ -165,14 +166,43 @@ async def current_principal(
     return verifier.verify(token)
 
 
-async def current_user(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+# OpenAPI security schemes, so /docs can authorise and clients know what to send. They only document:
+# auto_error=False never rejects, and the credential is still parsed and verified above, exactly once.
+USER_TOKEN = HTTPBearer(
+    scheme_name="userToken",
+    bearerFormat="JWT",
+    description="A restaurant member's JWT (HS256 with the shared secret, or RS256/ES256 from the JWKS).",
+    auto_error=False,
+)
+SERVICE_TOKEN = HTTPBearer(
+    scheme_name="serviceToken",
+    bearerFormat="JWT",
+    description="A JWT whose role claim is service_role.",
+    auto_error=False,
+)
+API_KEY = HTTPBearer(
+    scheme_name="apiKey",
+    description="One of the static keys in CAPACITY_INTERNAL_API_KEYS, sent as `Authorization: Bearer <key>`.",
+    auto_error=False,
+)
+_Documented = HTTPAuthorizationCredentials | None
+
+
+async def current_user(
+    principal: Annotated[Principal, Depends(current_principal)],
+    _documents: Annotated[_Documented, Security(USER_TOKEN)] = None,
+) -> Principal:
     """A human user (ops dashboard). A service credential has no membership: 403."""
     if principal.user_id is None:
         raise Forbidden("This endpoint is for restaurant members; service callers use /internal/*")
     return principal
 
 
-async def current_service(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+async def current_service(
+    principal: Annotated[Principal, Depends(current_principal)],
+    _token: Annotated[_Documented, Security(SERVICE_TOKEN)] = None,
+    _key: Annotated[_Documented, Security(API_KEY)] = None,
+) -> Principal:
     """Internal endpoints: service credentials only; a user token is 403."""
     if not principal.is_service:
         raise Forbidden("Internal endpoint: service credential required")

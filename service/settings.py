@@ -16,7 +16,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -108,6 +108,13 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes for `serve`.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="json: one JSON object per line (uvicorn and the service alike); text: for a terminal."
+    )
+    graceful_shutdown_s: float = Field(
+        default=20.0, gt=0, le=600,
+        description="On SIGTERM: how long in-flight requests may take to finish before they are cancelled.",
+    )
     readiness_cache_s: float = Field(default=60.0, ge=0)
 
     # --- auth -----------------------------------------------------------------------------------
@@ -283,6 +290,18 @@ class Settings(BaseSettings):
     # --- embedded mode --------------------------------------------------------------------------
     load_demo_data: bool = Field(default=True, description="Seed a demo restaurant into a new embedded database.")
 
+    @model_validator(mode="after")
+    def _listen_needs_a_session_connection(self) -> Settings:
+        # A transaction-mode pooler hands each transaction to any server connection: LISTEN would be
+        # registered on a connection we no longer hold and notifications would never arrive.
+        if self.db_behind_pooler and self.strategic_config_listen and self.strategic_config_listen_url is None:
+            raise ValueError(
+                "CAPACITY_DB_BEHIND_POOLER=true needs CAPACITY_STRATEGIC_CONFIG_LISTEN_URL (a direct or "
+                "session-mode URL for LISTEN/NOTIFY) or CAPACITY_STRATEGIC_CONFIG_LISTEN=false (changes on "
+                "other replicas then arrive within CAPACITY_STRATEGIC_CONFIG_CACHE_TTL_S)"
+            )
+        return self
+
 
 class SettingsError(Exception):
     """An invalid setting: the message is one line per variable, ready for stderr."""
@@ -344,7 +363,10 @@ def describe_error(exc: ValidationError) -> str:
     """One line per invalid variable: its name, the value given (never a secret's) and what it accepts."""
     lines = []
     for error in exc.errors():
-        located = str(error["loc"][0]) if error["loc"] else "?"
+        if not error["loc"]:  # a rule across settings (a model validator): its message names the variables
+            lines.append("invalid configuration: " + str(error["msg"]).removeprefix("Value error, "))
+            continue
+        located = str(error["loc"][0])
         field = _field_of(located)
         info = Settings.model_fields.get(field)
         name = located if located != field else variable_name(field)

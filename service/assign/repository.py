@@ -289,21 +289,25 @@ def run_lock_name(restaurant_id: uuid.UUID, service_date: date) -> str:
 
 @contextlib.asynccontextmanager
 async def run_lock(engine: AsyncEngine, restaurant_id: uuid.UUID, service_date: date) -> AsyncIterator[None]:
-    """Hold the (restaurant, date) auto-assign lock for the block. Session-level on its own connection,
-    so the per-booking commit transactions do not release it; raises :class:`RunInProgress` at once."""
+    """Hold the (restaurant, date) auto-assign lock for the block; raises :class:`RunInProgress` at once.
+
+    A transaction-level lock in a transaction this connection keeps open for the whole run (the
+    per-booking commits use other connections, so they do not release it). Not a session-level lock:
+    behind a transaction-mode pooler the unlock may reach another server connection, and the lock
+    would stay behind on the first one for whoever gets it next (found by tests/api/test_pgbouncer.py).
+    """
     async with engine.connect() as conn:
         name = run_lock_name(restaurant_id, service_date)
         got = (await conn.execute(
-            text("SELECT pg_try_advisory_lock(hashtextextended(:n, 0))"), {"n": name})).scalar_one()
-        await conn.commit()  # end the implicit transaction; the session-level lock stays
+            text("SELECT pg_try_advisory_xact_lock(hashtextextended(:n, 0))"), {"n": name})).scalar_one()
         if not got:
+            await conn.rollback()
             raise RunInProgress(name)
         try:
             yield
         finally:
             try:
-                await conn.execute(text("SELECT pg_advisory_unlock(hashtextextended(:n, 0))"), {"n": name})
-                await conn.commit()
+                await conn.rollback()  # ends the transaction, and with it the lock
             except DBAPIError:
                 # the connection broke: the server released the lock with the session; never pool it
                 await conn.invalidate()

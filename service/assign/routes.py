@@ -6,6 +6,7 @@ unknown restaurant), then the run (``service.assign.service``), whose response m
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -15,7 +16,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError
 
 from service.assign.models import AssignTablesRequest, AssignTablesResponse
-from service.assign.service import AssignmentRequest, AssignmentService
+from service.assign.service import AssignmentRequest, AssignmentService, RunSummary
 from service.auth import MEMBER_ROLES, UserDep
 from service.errors import (
     AssignmentRunInProgress,
@@ -30,6 +31,7 @@ from service.errors import (
     Unauthenticated,
     problem_responses,
 )
+from service.observability.metrics import ServiceMetrics, observe_assign_run
 from service.repository.database import SessionDep
 from service.repository.memberships import membership_role
 from service.responses import model_response
@@ -44,6 +46,17 @@ async def get_clock() -> Callable[[], datetime]:
     return lambda: datetime.now(UTC)
 
 
+def record_assign_run(metrics: ServiceMetrics, summary: RunSummary) -> None:
+    observe_assign_run(
+        metrics,
+        planner=summary.planner,
+        dry_run=summary.dry_run,
+        duration_s=summary.duration_s,
+        assigned=summary.assigned,
+        skipped_reason_codes=summary.skipped_reason_codes,
+    )
+
+
 # async: FastAPI runs plain ``def`` dependencies in the thread pool (see service/auth.py)
 async def get_assignment_service(
     request: Request, clock: Annotated[Callable[[], datetime], Depends(get_clock)]
@@ -56,6 +69,7 @@ async def get_assignment_service(
         state.allocator_config,
         environment=state.settings.environment,
         clock=clock,
+        on_run_finished=functools.partial(record_assign_run, state.service_metrics),
     )
 
 

@@ -85,6 +85,17 @@ Outcomes = dict[str, tuple[repo.CommitOutcome, int]]
 
 
 @dataclass(frozen=True, slots=True)
+class RunSummary:
+    """A finished run, for whoever observes runs (the metrics)."""
+
+    planner: str
+    dry_run: bool
+    duration_s: float
+    assigned: int
+    skipped_reason_codes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class AssignmentRequest:
     """One run as the caller asked for it (already authorised)."""
 
@@ -107,6 +118,7 @@ class AssignmentService:
         *,
         environment: str,
         clock: Callable[[], datetime],
+        on_run_finished: Callable[[RunSummary], None] | None = None,
     ) -> None:
         self.engine = engine
         self.sessionmaker = sessionmaker
@@ -114,6 +126,7 @@ class AssignmentService:
         self.config = config
         self.environment = environment
         self.clock = clock
+        self.on_run_finished = on_run_finished
 
     async def service_date(self, session: AsyncSession, restaurant_id: uuid.UUID, requested: date | None) -> date:
         """The requested date, else today in the restaurant's timezone (docs/assign-tables.md §2.1)."""
@@ -131,7 +144,7 @@ class AssignmentService:
         if request.dry_run:
             plan, day = await self._plan(rid, service_date, request.capture_decisions)
             response = build_response(plan, day, None, capture=request.capture_decisions, dry_run=True)
-            _log_summary(rid, service_date, plan, response, started, dry_run=True)
+            self._finished(_log_summary(rid, service_date, plan, response, started, dry_run=True))
             return response
         commit_ms = 0.0
         try:
@@ -161,8 +174,12 @@ class AssignmentService:
                 raise DatabaseUnavailable("The database could not be reached during the run; retry shortly") from exc
             raise
         response = build_response(plan, day, outcomes, capture=request.capture_decisions, dry_run=False)
-        _log_summary(rid, service_date, plan, response, started, dry_run=False, commit_ms=commit_ms)
+        self._finished(_log_summary(rid, service_date, plan, response, started, dry_run=False, commit_ms=commit_ms))
         return response
+
+    def _finished(self, summary: RunSummary) -> None:
+        if self.on_run_finished is not None:
+            self.on_run_finished(summary)
 
     async def _plan(self, rid: uuid.UUID, service_date: date, capture: bool) -> tuple[DayPlan, DayInput]:
         try:
@@ -367,7 +384,7 @@ def _log_summary(
     *,
     dry_run: bool,
     commit_ms: float = 0.0,
-) -> None:
+) -> RunSummary:
     reasons: dict[str, int] = {}
     for s in response.skipped:
         reasons[s.reasonCode] = reasons.get(s.reasonCode, 0) + 1
@@ -377,4 +394,11 @@ def _log_summary(
         rid, service_date.isoformat(), dry_run, plan.planner, len(plan.order), len(response.assigned),
         len(response.skipped), json.dumps(reasons, sort_keys=True), plan.timings.get("totalMs", 0.0),
         commit_ms, (time.perf_counter() - started) * 1000,
+    )
+    return RunSummary(
+        planner=plan.planner,
+        dry_run=dry_run,
+        duration_s=time.perf_counter() - started,
+        assigned=len(response.assigned),
+        skipped_reason_codes=tuple(s.reasonCode for s in response.skipped),
     )

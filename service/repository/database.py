@@ -8,10 +8,12 @@ per request at a time: holding one while waiting for a second deadlocks the pool
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -28,9 +30,14 @@ def build_engine(database_url: str, settings: Settings) -> AsyncEngine:
         },
     }
     if settings.db_behind_pooler:
-        # PgBouncer / Supabase pooler in transaction mode cannot keep prepared statements per client.
+        # PgBouncer / Supabase pooler in transaction mode: server connections change hands between
+        # transactions. No statement cache, unique statement names (asyncpg's per-connection counter
+        # would collide on a shared server connection), and no statement_timeout startup parameter
+        # (PgBouncer rejects unknown ones) — it is set per transaction below instead.
         connect_args["statement_cache_size"] = 0
         connect_args["prepared_statement_cache_size"] = 0
+        connect_args["prepared_statement_name_func"] = lambda: f"__capacity_{uuid.uuid4().hex}__"
+        del connect_args["server_settings"]["statement_timeout"]
     engine = create_async_engine(
         to_sqlalchemy_url(database_url, kind="async"),
         pool_size=settings.db_pool_size,
@@ -38,6 +45,13 @@ def build_engine(database_url: str, settings: Settings) -> AsyncEngine:
         pool_pre_ping=True,
         connect_args=connect_args,
     )
+    if settings.db_behind_pooler:
+        timeout_sql = f"SET LOCAL statement_timeout = {int(settings.db_statement_timeout_ms)}"
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _statement_timeout_per_transaction(conn: Any) -> None:
+            conn.exec_driver_sql(timeout_sql)
+
     return engine
 
 

@@ -11,9 +11,15 @@ import psycopg
 from service import embedded
 from service.demo import DEMO_RESTAURANT_ID, load_demo
 from service.schema import migrate
+from tests.support.live import embedded_data_dir
 
 
-def test_embedded_database_is_migrated_seeded_once_and_persistent(tmp_path):
+def test_embedded_database_is_migrated_seeded_once_and_persistent():
+    with embedded_data_dir() as data:
+        _migrated_seeded_once_and_persistent(data)
+
+
+def _migrated_seeded_once_and_persistent(tmp_path):
     db = embedded.start(tmp_path)
     try:
         assert db.created

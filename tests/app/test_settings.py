@@ -109,7 +109,7 @@ def test_serve_with_an_invalid_flag_exits_without_a_traceback() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "service.cli", "serve"], env=env, capture_output=True, text=True, timeout=60
     )
-    assert done.returncode == 2
+    assert done.returncode == 78  # EX_CONFIG
     assert done.stderr == "invalid setting FEATURE_ALLOCATOR_K_MAX=99: expected an integer 1–5\n"
     assert "Traceback" not in done.stdout
 
