@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.auth import ADMIN_ROLES, MEMBER_ROLES, ServiceDep, UserDep
 from service.domain.config_resolution import ResolvedConfig, etag_matches, validate_weights
@@ -37,7 +36,6 @@ from service.errors import (
 from service.repository.database import SessionDep
 from service.repository.memberships import membership_role
 from service.responses import model_response
-from service.strategic_config.metrics import StrategicConfigMetrics
 from service.strategic_config.models import (
     InternalStrategicConfigBatch,
     InternalStrategicConfigBody,
@@ -53,7 +51,6 @@ DEGRADED_HEADER = "X-Strategic-Config-Degraded"
 
 ops_router = APIRouter(tags=["strategic-config"])
 internal_router = APIRouter(tags=["internal"])
-metrics_router = APIRouter(tags=["metrics"])
 
 
 def _headers(resolved: ResolvedConfig, cache_control: str) -> dict[str, str]:
@@ -346,16 +343,3 @@ async def list_internal_strategic_configs(
         items.append(InternalStrategicConfigBody.at(resolved, resolved_at))
     batch = InternalStrategicConfigBatch(items=items, notFound=not_found)
     return model_response(batch, headers={"Cache-Control": "private, no-store"})
-
-
-# --- metrics -----------------------------------------------------------------------------------------
-
-
-async def get_metrics(request: Request) -> StrategicConfigMetrics:
-    metrics: StrategicConfigMetrics = request.app.state.metrics  # one registry per app (create_app)
-    return metrics
-
-
-@metrics_router.get("/metrics", operation_id="getMetrics", include_in_schema=False)
-async def metrics(registry: Annotated[StrategicConfigMetrics, Depends(get_metrics)]) -> Response:
-    return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)

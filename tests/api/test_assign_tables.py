@@ -441,3 +441,16 @@ async def test_feature_flag_overrides_apply_for_the_configured_environment(aw: A
 
     assert await fail_hard("production") == {False}
     assert await fail_hard("staging") == {True}
+
+
+async def test_each_run_is_counted_in_the_assign_metrics(aw: AssignWorld, client: httpx.AsyncClient) -> None:
+    from tests.app.test_observability import samples
+
+    dry = (await aw.assign(client, dryRun=True)).json()
+    real = (await aw.assign(client)).json()
+    text = (await client.get("/metrics")).text
+    runs = samples(text, "assign_runs_total")
+    assert runs[(("dry_run", "true"), ("planner", dry["planner"]))] == 1
+    assert runs[(("dry_run", "false"), ("planner", real["planner"]))] == 1
+    assigned = samples(text, "assign_bookings_assigned_total")
+    assert assigned[(("dry_run", "false"), ("planner", real["planner"]))] == len(real["assigned"])

@@ -94,7 +94,7 @@ def test_invalid_setting_refuses_with_one_line(
         load_settings()
     assert str(raised.value) == line
     # the CLI prints exactly that line and exits 2 before doing anything
-    assert cli.main(["doctor"]) == 2
+    assert cli.main(["doctor"]) == cli.EXIT_CONFIG
     assert capsys.readouterr().err == line + "\n"
 
 
