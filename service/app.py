@@ -13,6 +13,7 @@ from service.auth import TokenVerifier
 from service.dburl import to_libpq_url, to_sqlalchemy_url
 from service.domain.model import AllocatorConfig
 from service.errors import install_error_handlers
+from service.http.hardening import install_http_hardening
 from service.readiness import ReadinessProbe
 from service.repository.database import build_engine, build_sessionmaker
 from service.settings import Settings
@@ -32,7 +33,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = build_sessionmaker(engine)
         app.state.readiness = ReadinessProbe(
-            database_url, ttl_s=settings.readiness_cache_s, connect_timeout_s=settings.db_connect_timeout_s
+            database_url, ttl_s=settings.readiness_cache_s, connect_timeout_s=settings.db_connect_timeout_s,
+            probe_timeout_s=settings.readiness_probe_timeout_s,
         )
         report = await app.state.readiness.report()
         if report.ready:
@@ -62,6 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
             if listener is not None:
                 await listener.stop()
             await config_service.stop()
+            await app.state.readiness.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -75,6 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
     # FEATURE_* flags read once; an out-of-range value refuses to start (assign-tables.md §5)
     app.state.allocator_config = AllocatorConfig.from_env()
     install_error_handlers(app)
+    install_http_hardening(app, settings)
     app.include_router(health.router)
     app.include_router(strategic_config.ops_router)
     app.include_router(strategic_config.internal_router)
