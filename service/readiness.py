@@ -13,7 +13,6 @@ Two parts with different lifetimes:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import time
@@ -116,16 +115,18 @@ class ReadinessProbe:
         return reachable
 
     def _drop(self) -> None:
-        if self._conn is not None:
-            self._conn.terminate()
-            self._conn = None
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            conn.terminate()
 
     async def close(self) -> None:
         async with self._lock:
-            if self._conn is not None and not self._conn.is_closed():
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self._conn.close(), self._probe_timeout)
-            self._drop()
+            conn, self._conn = self._conn, None
+            if conn is not None and not conn.is_closed():
+                try:
+                    await asyncio.wait_for(conn.close(), self._probe_timeout)
+                except Exception:  # closing is best effort; never let it fail a shutdown
+                    conn.terminate()
 
     async def report(self) -> ReadinessReport:
         async with self._lock:

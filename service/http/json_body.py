@@ -22,7 +22,6 @@ import json
 import sys
 from typing import Any
 
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import (
@@ -33,6 +32,7 @@ from service.errors import (
     UnsupportedMediaType,
     render_problem,
 )
+from service.http.allow import serves
 
 # Deepest nesting a request body may have. The bodies of this API are two levels deep; 32 leaves room
 # for additive fields and stays far below the parser's recursion limit.
@@ -139,15 +139,6 @@ def check_json(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
     return value
 
 
-def _routed(scope: Scope) -> bool:
-    """True when some route takes this method on this path (else the router answers 404/405 itself)."""
-    app = scope.get("app")
-    router = getattr(app, "router", None)
-    if router is None:
-        return True
-    return any(route.matches(scope)[0] is Match.FULL for route in router.routes)
-
-
 class StrictJsonBodyMiddleware:
     def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_depth: int = MAX_JSON_DEPTH) -> None:
         self.app = app
@@ -155,7 +146,7 @@ class StrictJsonBodyMiddleware:
         self.max_depth = max_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in BODY_METHODS or not _routed(scope):
+        if scope["type"] != "http" or scope["method"] not in BODY_METHODS or not serves(scope):
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
