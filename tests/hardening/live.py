@@ -45,7 +45,10 @@ def wait_until(predicate, timeout_s: float, what: str, interval_s: float = 0.02)
 def serve_in_thread(app: FastAPI) -> Iterator[str]:
     sock = free_socket()
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", timeout_keep_alive=30))
+    # log_config=None: uvicorn's loggers propagate to the root logger, so caplog sees "Exception in ASGI
+    # application" if it ever happens
+    config = uvicorn.Config(app, log_config=None, log_level="warning", lifespan="on", timeout_keep_alive=30)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:

@@ -49,7 +49,7 @@ async def test_assign_date_at_calendar_edges_is_a_clear_answer(aw: AssignWorld, 
 
 
 @_xfail("validate_weights calls math.isfinite on a huge int → OverflowError (domain/strategic_config.py)")
-@pytest.mark.parametrize("value", [10**400, -(10**309)])
+@pytest.mark.parametrize("value", [10**400, -(10**309)], ids=["10**400", "-10**309"])
 def test_validate_weights_refuses_integers_no_double_holds(value: int) -> None:
     """Over HTTP the decoder now refuses these (tests/hardening/test_http_strictness.py); the domain rule
     itself must still answer with a problem, not raise, for any caller."""

@@ -272,3 +272,15 @@ async def test_readiness_follows_reachability_despite_a_long_cache(world: World)
         r = await client.get("/readyz")
         assert r.status_code == 200, r.text
         await asyncio.sleep(0)
+
+
+def test_openapi_documents_413_and_415_on_every_body_operation() -> None:
+    from service.openapi import openapi_document
+
+    doc = openapi_document()
+    with_body = [(path, method, op) for path, item in doc["paths"].items() for method, op in item.items()
+                 if "requestBody" in op]
+    assert {(p, m) for p, m, _ in with_body} == {(OPS, "post"), (OPS, "put"), (ASSIGN, "post")}
+    for _, _, op in with_body:
+        assert "PAYLOAD_TOO_LARGE" in op["responses"]["413"]["description"]
+        assert "UNSUPPORTED_MEDIA_TYPE" in op["responses"]["415"]["description"]
