@@ -22,8 +22,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from service.http.allow import allow_header
 from service.http.faults import cause_of, faults
 
-log = logging.getLogger("capacity.errors")
-
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -239,7 +237,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Normally unreached: service/http/catch_all.py answers first (this handler's caller, Starlette's
+        # ServerErrorMiddleware, re-raises afterwards and uvicorn then drops the connection).
         if is_connection_error(exc):
             return _render(DatabaseUnavailable("The database could not be reached; retry shortly"))
-        log.exception("unhandled error")
+        faults.report(cause_of(exc), "unhandled error", exc=exc)
         return _render(ServiceError())
