@@ -14,6 +14,7 @@ from service.dburl import to_libpq_url, to_sqlalchemy_url
 from service.errors import install_error_handlers
 from service.health import routes as health
 from service.health.readiness import ReadinessProbe
+from service.http.hardening import install_http_hardening
 from service.observability.setup import install_observability
 from service.repository.database import build_engine, build_sessionmaker
 from service.settings import Settings
@@ -36,7 +37,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = build_sessionmaker(engine)
         app.state.readiness = ReadinessProbe(
-            database_url, ttl_s=settings.readiness_cache_s, connect_timeout_s=settings.db_connect_timeout_s
+            database_url, ttl_s=settings.readiness_cache_s, connect_timeout_s=settings.db_connect_timeout_s,
+            probe_timeout_s=settings.readiness_probe_timeout_s,
         )
         report = await app.state.readiness.report()
         if report.ready:
@@ -66,6 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
             if listener is not None:
                 await listener.stop()
             await config_service.stop()
+            await app.state.readiness.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -79,6 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
     # FEATURE_* flags, validated by Settings (an invalid one refused to start before we got here)
     app.state.allocator_config = settings.allocator_config()
     install_error_handlers(app)
+    install_http_hardening(app, settings)
     app.include_router(health.router)
     app.include_router(strategic_config.ops_router)
     app.include_router(strategic_config.internal_router)

@@ -19,6 +19,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.http.allow import allow_header
+from service.http.faults import cause_of, faults
 from service.observability.context import current_request_id, request_id_headers
 
 log = logging.getLogger("capacity.errors")
@@ -88,6 +90,14 @@ class ServiceError(Exception):
 
 class InvalidBody(ServiceError):
     status, code, title = 400, "INVALID_BODY", "Invalid request body"
+
+
+class PayloadTooLarge(ServiceError):
+    status, code, title = 413, "PAYLOAD_TOO_LARGE", "Request body too large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status, code, title = 415, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type"
 
 
 class InvalidQuery(ServiceError):
@@ -182,6 +192,15 @@ def _render(err: ServiceError) -> JSONResponse:
     )
 
 
+def render_problem(err: ServiceError, *, close: bool = False) -> JSONResponse:
+    """The response of ``err`` for code outside the exception handlers (ASGI middleware); ``close``
+    when the request body was left unread, so the connection cannot carry another request."""
+    response = _render(err)
+    if close:
+        response.headers["Connection"] = "close"
+    return response
+
+
 def is_connection_error(exc: BaseException) -> bool:
     """True when the database could not be reached or the connection broke."""
     if isinstance(exc, (OperationalError, InterfaceError)):
@@ -209,26 +228,34 @@ def install_error_handlers(app: FastAPI) -> None:
         return _render(err_cls("; ".join(f"{d.field}: {d.reason}" for d in details), details=details))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 415: "UNSUPPORTED_MEDIA_TYPE"}
         title = str(exc.detail)
         code = codes.get(exc.status_code, "HTTP_ERROR")
         problem = Problem(title=title, status=exc.status_code, code=code, error=title, message=title)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allow_header(request.scope)  # every route on the path, not just the first
         return JSONResponse(
-            problem.model_dump(exclude_none=True), status_code=exc.status_code, media_type=PROBLEM_JSON
+            problem.model_dump(exclude_none=True), status_code=exc.status_code, media_type=PROBLEM_JSON,
+            headers=headers,
         )
 
     @app.exception_handler(DBAPIError)
     async def _dbapi(_: Request, exc: DBAPIError) -> JSONResponse:
         if is_connection_error(exc):
-            log.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else type(exc).__name__)
+            name = type(exc.orig).__name__ if exc.orig else type(exc).__name__
+            # one line per cause and minute, not one per request of the outage
+            faults.report(f"database_unavailable:{name}", f"database unavailable: {name}", level=logging.WARNING)
             return _render(DatabaseUnavailable("The database could not be reached; retry shortly"))
-        log.exception("unexpected database error")
+        faults.report(cause_of(exc), "unexpected database error", exc=exc)
         return _render(ServiceError("Unexpected database error"))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Normally unreached: service/http/catch_all.py answers first (this handler's caller, Starlette's
+        # ServerErrorMiddleware, re-raises afterwards and uvicorn then drops the connection).
         if is_connection_error(exc):
             return _render(DatabaseUnavailable("The database could not be reached; retry shortly"))
-        log.exception("unhandled error")
+        faults.report(cause_of(exc), "unhandled error", exc=exc)
         return _render(ServiceError())

@@ -115,7 +115,16 @@ class Settings(BaseSettings):
         default=20.0, gt=0, le=600,
         description="On SIGTERM: how long in-flight requests may take to finish before they are cancelled.",
     )
-    readiness_cache_s: float = Field(default=60.0, ge=0)
+    readiness_cache_s: float = Field(
+        default=60.0, ge=0, description="How long the schema verdict of /readyz is reused (reachability is "
+        "probed on every call)."
+    )
+    readiness_probe_timeout_s: float = Field(
+        default=1.0, gt=0, le=30, description="Bound of the per-call database probe of /readyz (SELECT 1)."
+    )
+    max_request_body_bytes: int = Field(
+        default=1_048_576, ge=1024, le=64 * 1_048_576, description="Largest request body accepted (413 above)."
+    )
 
     # --- auth -----------------------------------------------------------------------------------
     jwt_secret: SecretStr | None = Field(
