@@ -373,6 +373,10 @@ def _unassigned(c: _Canvas, y: float) -> tuple[float, int]:
     return y, len(waiting)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def render_timeline(day: Day, *, now: datetime | None = None, plan: Plan | None = None) -> str:
     """The day (with ``plan`` laid over it, if given) as a standalone SVG document. ``now`` draws the
     "now" line when it falls on the day's axis."""
@@ -392,7 +396,7 @@ def render_timeline(day: Day, *, now: datetime | None = None, plan: Plan | None 
     unusable = sum(1 for t in day.tables if t.unusable)
     summary = (f"{len(day.tables)} tables · {drawn} bookings on tables ({merged} merged"
                + (f", {planned} planned" if plan is not None else "")
-               + f") · {waiting} without a table · {len(day.holds)} holds · {unusable} out of service"
+               + f") · {waiting} without a table · {_count(len(day.holds), 'hold')} · {unusable} out of service"
                + f" · times in {day.timezone}")
     c.text(MARGIN, 42, summary, size=12, cls="summary")
     if plan is not None:

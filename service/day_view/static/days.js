@@ -83,7 +83,7 @@
       $("current-facts").textContent =
         `${day.restaurantName} · ${day.date} (${day.timezone}) · ${day.tables.length} tables · ` +
         `${day.bookings.length} bookings, ${onTables} on tables, ${waiting} without a table · ` +
-        `${day.holds.length} holds`;
+        `${day.holds.length} hold${day.holds.length === 1 ? "" : "s"}`;
       document.body.dataset.bookingsOnTables = String(onTables);
       dryRunButton.disabled = false;
       setState("ready", `Showing ${day.date}.`);
