@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import text
+from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.day_view.model import Booking, Day, Hold, ServicePeriod, Table, Zone
@@ -60,7 +60,7 @@ def restaurant_zone(name: str | None) -> ZoneInfo:
         return ZoneInfo(DEFAULT_TIMEZONE)
 
 
-def booking_window(row: Mapping[str, Any], zone: ZoneInfo) -> tuple[datetime, datetime]:
+def booking_window(row: Mapping[str, Any] | RowMapping, zone: ZoneInfo) -> tuple[datetime, datetime]:
     """The stored instants, else the local date and times (an end at or before the start is next day)."""
     day: date = row["booking_date"]
     start = row["start_at"] or datetime.combine(day, row["start_time"], zone)
