@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
-# Bookings that still need a table when they have none (the auto-assign statuses of assign-tables.md §6).
-# Kept equal to service.domain.model.ACTIVE_BOOKING_STATUSES by tests/day_view/test_render_svg.py.
-NEEDS_TABLE_STATUSES = frozenset({"pending", "pending_allocation", "confirmed"})
+from service.domain.model import ACTIVE_BOOKING_STATUSES
+
+# Bookings that still need a table when they have none: exactly the ones auto-assign considers.
+NEEDS_TABLE_STATUSES = ACTIVE_BOOKING_STATUSES
 # Table states drawn as unusable (shaded) rows.
 UNUSABLE_TABLE_STATUSES = frozenset({"out_of_service"})
 # Reason code listed for a booking without a table when no plan explains why.

@@ -6,7 +6,6 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime, time
 
 from service.day_view.model import (
-    NEEDS_TABLE_STATUSES,
     Booking,
     Day,
     Hold,
@@ -17,7 +16,6 @@ from service.day_view.model import (
     Zone,
 )
 from service.day_view.render_svg import axis_minutes, ordered_rows, render_timeline
-from service.domain.model import ACTIVE_BOOKING_STATUSES
 
 SVG = "{http://www.w3.org/2000/svg}"
 DAY = date(2026, 7, 14)  # British Summer Time: local = UTC + 1
@@ -50,10 +48,6 @@ def parse(svg: str) -> ET.Element:
 
 def bar_groups(root: ET.Element) -> dict[str, ET.Element]:
     return {g.get("data-booking-id"): g for g in root.iter(f"{SVG}g") if g.get("class") == "booking-bar"}
-
-
-def test_statuses_needing_a_table_are_the_auto_assign_statuses():
-    assert NEEDS_TABLE_STATUSES == ACTIVE_BOOKING_STATUSES
 
 
 def test_rows_are_grouped_by_zone_in_sort_order_and_numbered_naturally():
