@@ -143,7 +143,8 @@ class _Canvas:
         self.axis = axis_minutes(day)
         self.hours = (self.axis[1] - self.axis[0]) // 60
         self.grid_x = MARGIN + LABEL_W
-        self.width = self.grid_x + self.hours * PX_PER_HOUR + MARGIN
+        self.grid_right = self.grid_x + self.hours * PX_PER_HOUR
+        self.width = self.grid_right + MARGIN + 18  # room for the last hour label, centred on the edge
         self.parts: list[str] = []
         self.rows: dict[str, int] = {}  # table id → row index
         self.row_list: list[_Row] = []
@@ -247,12 +248,12 @@ def _frame(c: _Canvas) -> None:
             c.text(x, bottom + 14, _clock(m), anchor="middle", fill="#444444")
     # zones and tables
     for zone, y in c.zone_bands:
-        c.add(f'<rect x="{MARGIN}" y="{y:.1f}" width="{c.width - 2 * MARGIN:.1f}" height="{ZONE_H}" '
+        c.add(f'<rect x="{MARGIN}" y="{y:.1f}" width="{c.grid_right - MARGIN:.1f}" height="{ZONE_H}" '
               f'fill="{ZONE_FILL}"/>')
         c.text(MARGIN + 4, y + 14, zone.name, size=12, weight="bold", cls="zone")
     for row in c.row_list:
         t = row.table
-        c.add(f'<line x1="{MARGIN}" y1="{row.y + ROW_H:.1f}" x2="{c.width - MARGIN:.1f}" y2="{row.y + ROW_H:.1f}" '
+        c.add(f'<line x1="{MARGIN}" y1="{row.y + ROW_H:.1f}" x2="{c.grid_right:.1f}" y2="{row.y + ROW_H:.1f}" '
               f'stroke="{GRID_LIGHT}"/>')
         c.text(MARGIN + 6, row.y + 16, t.number, size=12, weight="bold", cls="table-label",
                extra=f' data-table-id="{_esc(t.id)}"')
@@ -260,7 +261,7 @@ def _frame(c: _Canvas) -> None:
         if t.unusable:
             word = "inactive" if not t.active else t.status.replace("_", " ")
             c.add(f'<rect class="out-of-service" data-table-id="{_esc(t.id)}" x="{c.grid_x:.1f}" '
-                  f'y="{row.y + 1:.1f}" width="{c.width - MARGIN - c.grid_x:.1f}" height="{ROW_H - 2}" '
+                  f'y="{row.y + 1:.1f}" width="{c.grid_right - c.grid_x:.1f}" height="{ROW_H - 2}" '
                   f'fill="url(#dv-out)" stroke="{GREY}"><title>{_esc(t.number)}: {_esc(word)}</title></rect>')
             c.text(MARGIN + LABEL_W - 4, row.y + 16, word, size=9, fill="#333333", anchor="end")
 
