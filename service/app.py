@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from service.assign import routes as assign_tables
 from service.auth import TokenVerifier
+from service.day_view import routes as day_view_routes
 from service.dburl import to_libpq_url, to_sqlalchemy_url
 from service.errors import install_error_handlers
 from service.health import routes as health
@@ -87,6 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(strategic_config.ops_router)
     app.include_router(strategic_config.internal_router)
     app.include_router(assign_tables.router)
+    day_view_routes.register(app)
     # one registry per app: tests and the benchmark run several apps in one process
     app.state.metrics = StrategicConfigMetrics()
     # request ids, gzip, HTTP/pool/assign metrics and GET /metrics (multi-worker aware)

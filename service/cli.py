@@ -11,6 +11,7 @@ demo-data             load the demo restaurant into a database that does not hav
 mint-token            development: sign a JWT with the configured secret
 healthcheck           exit 0 when the local server answers its probe (container HEALTHCHECK)
 openapi               print or write the OpenAPI document
+plot                  draw one restaurant-day's timeline as SVG from the database (--dry-run: with the plan)
 
 Without DATABASE_URL, migrate, doctor, preflight, ensure-capacity-rules, repair-history and demo-data use
 the embedded PostgreSQL in CAPACITY_DATA_DIR: the running serve's server, or one started for the command.
@@ -377,6 +378,24 @@ def cmd_openapi(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_plot(args: argparse.Namespace, settings: Settings) -> int:
+    """The day view's timeline from the database (issue 14; the work is in service/day_view/plot.py)."""
+    import datetime as dt
+    import uuid
+
+    from service.day_view.plot import plot
+
+    try:
+        rid, day = uuid.UUID(args.restaurant_id), dt.date.fromisoformat(args.date)
+    except ValueError as exc:
+        print(f"plot: {exc}", file=sys.stderr)
+        return EXIT_FINDINGS
+    with _database_url(settings) as url:
+        out = plot(settings, url, rid, day, Path(args.out), dry_run=args.dry_run)
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
 def _libpq(url: str) -> str:
     from service.dburl import to_libpq_url, to_sqlalchemy_url
 
@@ -480,6 +499,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("openapi", help="print the OpenAPI document")
     p.add_argument("--out", help="write to this file instead of standard output")
     p.set_defaults(func=cmd_openapi)
+
+    p = sub.add_parser("plot", help="draw a restaurant-day's timeline (SVG) from the database")
+    p.add_argument("--restaurant-id", required=True)
+    p.add_argument("--date", required=True, help="service date YYYY-MM-DD")
+    p.add_argument("--dry-run", action="store_true", help="lay the auto-assign dry-run plan over the day")
+    p.add_argument("-o", "--out", required=True, help="SVG file to write")
+    p.set_defaults(func=cmd_plot)
     return parser
 
 
