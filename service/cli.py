@@ -501,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_openapi)
 
     p = sub.add_parser("plot", help="draw a restaurant-day's timeline (SVG) from the database")
-    p.add_argument("--restaurant-id", required=True)
+    p.add_argument("--restaurant-id", required=True, help="the restaurant's id (a UUID)")
     p.add_argument("--date", required=True, help="service date YYYY-MM-DD")
     p.add_argument("--dry-run", action="store_true", help="lay the auto-assign dry-run plan over the day")
     p.add_argument("-o", "--out", required=True, help="SVG file to write")
