@@ -43,7 +43,8 @@ SELECT bta.merge_group_id, bta.booking_id, a.restaurant_id, bta.table_id, a."win
  WHERE bta.merge_group_id IS NOT NULL"""
 VIEW_MARKER = f"capacity-service:{revision}:{ddl.md5(VIEW_SQL)}"
 
-BATCH_ROWS = 5000
+# keys per back-fill transaction: ~0.5 s of row locks per batch on this VM (measured, issue 9)
+BATCH_ROWS = 25000
 PROGRESS_S = 2  # at most this long between two progress NOTICEs of a back-fill
 
 
@@ -94,21 +95,23 @@ END IF;""",
     )
 
 
-def _progress(label: str) -> str:
-    """plpgsql, inside a back-fill loop: a NOTICE with rows done / total and elapsed seconds, at most every
-    PROGRESS_S seconds and once at the end (``v_done`` = keys walked, ``v_total`` = keys to walk)."""
+def _progress(label: str, unit: str) -> str:
+    """plpgsql, inside a back-fill loop: a NOTICE with keys done / total, rows set and elapsed seconds, at
+    most every PROGRESS_S seconds and once at the end (``v_done`` = keys walked, ``v_total`` = keys to walk,
+    ``unit`` = what a key is)."""
     return f"""IF v_from IS NULL OR clock_timestamp() - v_reported >= interval '{PROGRESS_S} seconds' THEN
-        RAISE NOTICE 'capacity back-fill {label}: % / % rows walked, % set, % s', v_done, v_total, v_set,
+        RAISE NOTICE 'capacity back-fill {label}: % / % {unit} walked, % rows set, % s', v_done, v_total, v_set,
             round(extract(epoch FROM clock_timestamp() - v_started)::numeric, 1);
         v_reported := clock_timestamp();
     END IF;"""
 
 
-def _keyset_backfill(label: str, table: str, key: str, update_sql: str) -> str:
+def _keyset_backfill(label: str, table: str, key: str, update_sql: str, unit: str = "rows") -> str:
     """A back-fill that walks ``table`` in ``key`` order, BATCH_ROWS keys per transaction: every batch
     reads only its own key range (``v_from`` <= key <= ``v_upto``, plain index ranges), so the whole walk is
     one pass over the table however many rows stay unfilled, and a re-run simply walks again (filled rows
-    no longer match). ``update_sql`` is the UPDATE for one key range; it must only touch rows the rule fills."""
+    no longer match). ``update_sql`` fills one key range, touching only rows the rules fill, and leaves the
+    number of rows it changed in ``v_batch``."""
     return f"""SELECT count(DISTINCT {key}) INTO v_total FROM public.{table};
 SELECT {key} INTO v_from FROM public.{table} ORDER BY {key} LIMIT 1;
 LOOP
@@ -118,12 +121,11 @@ LOOP
             SELECT DISTINCT {key} AS k FROM public.{table} WHERE {key} >= v_from ORDER BY 1 LIMIT {BATCH_ROWS}) s;
         v_done := v_done + v_batch;
         {update_sql}
-        GET DIAGNOSTICS v_batch = ROW_COUNT;
         v_set := v_set + v_batch;
         COMMIT;  -- each batch is its own transaction: short row locks, resumable
         SELECT {key} INTO v_from FROM public.{table} WHERE {key} > v_upto ORDER BY {key} LIMIT 1;
     END IF;
-    {_progress(label)}
+    {_progress(label, unit)}
     EXIT WHEN v_from IS NULL;
 END LOOP;"""
 
@@ -152,7 +154,8 @@ def _backfill_assigned_zone() -> str:
              WHERE b.assigned_zone_id IS NULL AND {_in_range('b.id')}
              GROUP BY b.id
             HAVING count(DISTINCT t.zone_id) = 1 AND bool_and(t.zone_id IS NOT NULL))
-        UPDATE public.bookings b SET assigned_zone_id = c.zone_id FROM candidates c WHERE b.id = c.id;"""
+        UPDATE public.bookings b SET assigned_zone_id = c.zone_id FROM candidates c WHERE b.id = c.id;
+        GET DIAGNOSTICS v_batch = ROW_COUNT;"""
     return do_block(
         f"""IF {regclass('bookings')} IS NULL OR {regclass(BTA)} IS NULL OR {regclass('table_inventory')} IS NULL THEN
     RETURN;
@@ -163,61 +166,71 @@ RAISE NOTICE 'capacity back-fill bookings.assigned_zone_id: % rows set', v_set;"
     )
 
 
-def _backfill_allocation_id() -> str:
-    """allocation_id = the booking's `table` allocation for that table overlapping the assignment window,
-    newest first (the rule of 20251101170000)."""
-    update = f"""WITH candidates AS (
-            SELECT bta.id,
-                   (SELECT a.id FROM public.allocations a
-                     WHERE a.booking_id = bta.booking_id AND a.resource_type = 'table'
-                       AND a.resource_id = bta.table_id
-                       AND a."window" && tstzrange(bta.start_at, bta.end_at, '[)')
-                     ORDER BY a.created_at DESC, a.id DESC LIMIT 1) AS allocation_id
-              FROM public.{BTA} bta
-             WHERE bta.allocation_id IS NULL AND bta.start_at IS NOT NULL AND bta.end_at IS NOT NULL
-               AND bta.start_at < bta.end_at AND {_in_range('bta.id')})
-        UPDATE public.{BTA} bta SET allocation_id = c.allocation_id
-          FROM candidates c WHERE bta.id = c.id AND c.allocation_id IS NOT NULL;"""
+def _backfill_assignments() -> str:
+    """Both rules of booking_table_assignments in one walk over its bookings (one UPDATE per row, so the
+    row's triggers fire once, the booking domain's audit trigger included):
+
+    - allocation_id = the booking's `table` allocation for that table overlapping the assignment window,
+      newest first (the rule of 20251101170000);
+    - §5.4 item 8 [REC]: merge_group_id of a booking with >= 2 assignment rows and exactly one
+      merge_group allocation = that allocation; zero or several are ambiguous, left NULL and counted.
+
+    The walk is by booking_id, so every booking's rows are in one batch (the merge rule counts them with a
+    window function)."""
+    update = f"""WITH probe AS MATERIALIZED (
+            SELECT r.id, fill.allocation_id,
+                   r.booking_id, r.merge_group_id IS NULL AND r.rows_of_booking >= 2 AS merge_candidate,
+                   groups.n AS merge_groups, groups.merge_group_id
+              FROM (SELECT bta.id, bta.booking_id, bta.table_id, bta.start_at, bta.end_at, bta.allocation_id,
+                           bta.merge_group_id, count(*) OVER (PARTITION BY bta.booking_id) AS rows_of_booking
+                      FROM public.{BTA} bta
+                     WHERE {_in_range('bta.booking_id')}) r
+              -- one index probe per row (allocations_booking_resource_key), whatever the planner
+              -- estimates for the key range; rows the rule does not fill skip it
+              LEFT JOIN LATERAL (
+                    SELECT a.id AS allocation_id FROM public.allocations a
+                     WHERE r.allocation_id IS NULL AND r.start_at IS NOT NULL AND r.end_at IS NOT NULL
+                       AND r.start_at < r.end_at
+                       AND a.booking_id = r.booking_id AND a.resource_type = 'table' AND a.resource_id = r.table_id
+                       AND a."window" && tstzrange(r.start_at, r.end_at, '[)')
+                     ORDER BY a.created_at DESC, a.id DESC LIMIT 1) fill ON true
+              LEFT JOIN LATERAL (
+                    SELECT count(*) AS n, min(a.id::text)::uuid AS merge_group_id FROM public.allocations a
+                     WHERE r.merge_group_id IS NULL AND r.rows_of_booking >= 2
+                       AND a.booking_id = r.booking_id AND a.resource_type = 'merge_group') groups ON true
+             WHERE r.allocation_id IS NULL OR r.merge_group_id IS NULL),
+        filled AS (
+            UPDATE public.{BTA} bta
+               SET allocation_id = COALESCE(bta.allocation_id, p.allocation_id),
+                   merge_group_id = COALESCE(bta.merge_group_id, CASE WHEN p.merge_candidate AND p.merge_groups = 1
+                                                                      THEN p.merge_group_id END)
+              FROM probe p
+             WHERE bta.id = p.id
+               AND ((bta.allocation_id IS NULL AND p.allocation_id IS NOT NULL)
+                    OR (bta.merge_group_id IS NULL AND p.merge_candidate AND p.merge_groups = 1))
+            RETURNING p.allocation_id IS NOT NULL AS allocation_set, p.merge_candidate AND p.merge_groups = 1 AS merge_group_set)
+        SELECT count(*), count(*) FILTER (WHERE allocation_set), count(*) FILTER (WHERE merge_group_set),
+               (SELECT count(DISTINCT p.booking_id) FROM probe p WHERE p.merge_candidate AND p.merge_groups <> 1)
+          INTO v_batch, v_n_allocation, v_n_merge_group, v_n_ambiguous FROM filled;
+        v_allocation_set := v_allocation_set + v_n_allocation;
+        v_merge_group_set := v_merge_group_set + v_n_merge_group;
+        v_ambiguous := v_ambiguous + v_n_ambiguous;"""
     return do_block(
         f"""IF {regclass(BTA)} IS NULL OR {regclass('allocations')} IS NULL THEN
     RETURN;
 END IF;
-{_keyset_backfill(f'{BTA}.allocation_id', BTA, 'id', update)}
-RAISE NOTICE 'capacity back-fill {BTA}.allocation_id: % rows set', v_set;""",
-        declare=_BACKFILL_DECLARE,
-    )
-
-
-def _backfill_merge_group_id() -> str:
-    """§5.4 item 8 [REC]: a booking with >= 2 assignment rows and exactly one merge_group allocation gets
-    that allocation as merge group; zero or several are ambiguous, left NULL and counted."""
-    update = f"""WITH bookings_to_fill AS (
-            SELECT bta.booking_id,
-                   (SELECT min(a.id::text)::uuid FROM public.allocations a
-                     WHERE a.booking_id = bta.booking_id AND a.resource_type = 'merge_group') AS merge_group_id
-              FROM public.{BTA} bta
-             WHERE {_in_range('bta.booking_id')}
-             GROUP BY bta.booking_id
-            HAVING count(*) >= 2 AND bool_or(bta.merge_group_id IS NULL)
-               AND (SELECT count(*) FROM public.allocations a
-                     WHERE a.booking_id = bta.booking_id AND a.resource_type = 'merge_group') = 1)
-        UPDATE public.{BTA} bta SET merge_group_id = f.merge_group_id
-          FROM bookings_to_fill f
-         WHERE bta.booking_id = f.booking_id AND bta.merge_group_id IS NULL;"""
-    return do_block(
-        f"""IF {regclass(BTA)} IS NULL OR {regclass('allocations')} IS NULL THEN
-    RETURN;
-END IF;
-{_keyset_backfill(f'{BTA}.merge_group_id', BTA, 'booking_id', update)}
-SELECT count(*) INTO v_ambiguous FROM (
-    SELECT bta.booking_id FROM public.{BTA} bta
-     GROUP BY bta.booking_id
-    HAVING count(*) >= 2 AND bool_or(bta.merge_group_id IS NULL)
-       AND (SELECT count(*) FROM public.allocations a
-             WHERE a.booking_id = bta.booking_id AND a.resource_type = 'merge_group') <> 1) s;
+{_keyset_backfill(f'{BTA}.allocation_id, merge_group_id', BTA, 'booking_id', update, 'bookings')}
+RAISE NOTICE 'capacity back-fill {BTA}.allocation_id: % rows set', v_allocation_set;
 RAISE NOTICE 'capacity back-fill {BTA}.merge_group_id: % rows set; % multi-table bookings left NULL (zero or several merge_group allocations)',
-    v_set, v_ambiguous;""",
-        declare=_BACKFILL_DECLARE + "\n    v_ambiguous bigint;",
+    v_merge_group_set, v_ambiguous;""",
+        declare=_BACKFILL_DECLARE
+        + """
+    v_n_allocation bigint;
+    v_n_merge_group bigint;
+    v_n_ambiguous bigint;
+    v_allocation_set bigint := 0;
+    v_merge_group_set bigint := 0;
+    v_ambiguous bigint := 0;""",
     )
 
 
@@ -260,14 +273,15 @@ def upgrade() -> None:
     with autocommit():
         # VALIDATE takes SHARE UPDATE EXCLUSIVE only; writes continue.
         run_sql(ddl.validate([RESOURCE_TYPE_CHECK, *FOREIGN_KEYS]))
+        # DO blocks that COMMIT between batches must be sent alone: a multi-statement string would run as
+        # an implicit transaction. The back-fills run before the indexes on the new columns exist, so
+        # their UPDATEs do not maintain them (and do not scan them for the NULLs to fill).
+        run_sql(_backfill_assigned_zone())
+        run_sql(_backfill_assignments())
         for idx in INDEXES:
-            # one statement per call: a multi-statement string would run as an implicit transaction
+            # one statement per call, for the same reason
             run_sql(ddl.prepare_index(revision, idx))
             run_sql(ddl.create_index_concurrently(idx))
-        # DO blocks that COMMIT between batches must be sent alone for the same reason.
-        run_sql(_backfill_assigned_zone())
-        run_sql(_backfill_allocation_id())
-        run_sql(_backfill_merge_group_id())
     run_sql(
         _ensure_view(),
         ddl.ensure_grants(VIEW, "service_role", ["SELECT"]),

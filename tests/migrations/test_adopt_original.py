@@ -355,3 +355,25 @@ def test_overlapping_allocations_are_refused_before_any_change(empty_db: str) ->
     assert result.returncode != 0
     assert "capacity_preflight_overlap" in result.stderr
     _assert_unchanged(url, counts, catalog)
+
+
+def test_backfill_audits_each_filled_assignment_once(empty_db: str) -> None:
+    """0002 fills allocation_id and merge_group_id in one UPDATE per row: the original's audit trigger stays
+    on (schema.md, choices) and records each back-filled assignment exactly once, whichever columns it got."""
+    load_original(empty_db)
+    audited = "SELECT count(*) FROM public.audit_logs WHERE action = 'assignment_updated'"
+    before = scalar(empty_db, audited)
+    migrate.upgrade(empty_db, "head")
+    filled = dict(pg.run(
+        empty_db,
+        """SELECT id::text, (allocation_id IS NOT NULL)::int + (merge_group_id IS NOT NULL)::int
+             FROM booking_table_assignments WHERE allocation_id IS NOT NULL OR merge_group_id IS NOT NULL""",
+    ))
+    assert 2 in filled.values()  # the merged booking's rows get both columns: two rules, one audit entry
+    entries = pg.run(
+        empty_db,
+        """SELECT metadata->>'assignment_id', count(*) FROM public.audit_logs
+            WHERE action = 'assignment_updated' GROUP BY 1""",
+    )
+    assert scalar(empty_db, audited) - before == len(filled)
+    assert dict(entries) == {assignment: 1 for assignment in filled}
