@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -100,15 +101,15 @@ class RunDeadline:
     def after(cls, seconds: float, statement_timeout_ms: int = 0) -> RunDeadline:
         return cls(time.monotonic() + seconds, statement_timeout_ms)
 
-    def remaining_ms(self) -> int:
-        return max(0, int((self.at - time.monotonic()) * 1000))
-
     def expired(self) -> bool:
-        return self.remaining_ms() < 1  # a limit of 0 ms would mean "no limit" to the server
+        return self.at - time.monotonic() < 0.001  # a limit of 0 ms would mean "no limit" to the server
 
-    def timeout_ms(self) -> int:
-        """The bound of the next statement: at least 1 ms (it then fails at once and counts as expired)."""
-        left = max(1, self.remaining_ms())
+    def timeout_ms(self) -> int | None:
+        """The bound of the next statement, at least 1 ms (it then fails at once and counts as expired);
+        None for an unbounded run (the connection's own limits apply)."""
+        if math.isinf(self.at):
+            return None
+        left = max(1, int((self.at - time.monotonic()) * 1000))
         return min(left, self.statement_timeout_ms) if self.statement_timeout_ms > 0 else left
 
     def explains(self, outcome: repo.CommitOutcome) -> bool:
@@ -117,7 +118,7 @@ class RunDeadline:
 
 
 def _unbounded() -> RunDeadline:
-    return RunDeadline(float("inf"))
+    return RunDeadline(math.inf)
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,7 +300,7 @@ async def commit_with_alternatives(
             pg, rid, planned.booking_id, tables,
             idempotency_key=key, require_adjacency=planned.require_adjacency, assigned_by=user_id,
             start_at=planned.block_start, end_at=planned.block_end,
-            timeout_ms=None if deadline.at == float("inf") else deadline.timeout_ms(),
+            timeout_ms=deadline.timeout_ms(),
         )
         if deadline.explains(outcome):
             return DEADLINE_EXCEEDED, attempt
@@ -355,7 +356,6 @@ async def commit_plan(
     ``deadline``: no batch or booking starts after it, and each statement is bounded by the time it leaves;
     what was not committed by then is skipped with RUN_DEADLINE_EXCEEDED (docs/assign-tables.md §8.6)."""
     deadline = deadline or _unbounded()
-    bounded = deadline.at != float("inf")
     outcomes: Outcomes = {}
     stop = asyncio.Event()
 
@@ -369,7 +369,7 @@ async def commit_plan(
                         return  # the rest of the lane is skipped (filled in below)
                     batch = lane[start : start + COMMIT_BATCH_SIZE]
                     firsts = await repo.commit_batch(pg, rid, batch, assigned_by=user_id,
-                                                     timeout_ms=deadline.timeout_ms() if bounded else None)
+                                                     timeout_ms=deadline.timeout_ms())
                     for planned in batch:
                         first = firsts.get(planned.booking_id) if firsts is not None else None
                         outcomes[planned.booking_id] = await commit_with_alternatives(

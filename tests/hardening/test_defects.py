@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import uuid
 
 import httpx
@@ -15,6 +16,7 @@ import pytest
 
 from service.app import create_app
 from service.assign.models import SERVICE_DATE_MAX, SERVICE_DATE_MIN
+from service.assign.service import RunDeadline
 from service.auth import mint_token
 from service.domain.config_resolution import validate_weights
 from service.settings import Settings
@@ -148,6 +150,19 @@ async def test_a_blocked_run_answers_by_its_deadline(aw: AssignWorld) -> None:
         again = await aw.assign(client)
         assert again.status_code == 200  # the run lock was released
     assert "assign_run_deadline_s" in Settings.model_fields  # the setting the fix adds (one source)
+
+
+def test_run_deadline_bounds_each_statement_and_an_unbounded_one_never_expires() -> None:
+    """The bench and other callers of commit_plan pass no deadline: it must never expire nor bound a
+    statement (an infinite deadline once overflowed converting to milliseconds)."""
+    unbounded = RunDeadline(math.inf, statement_timeout_ms=15_000)
+    assert not unbounded.expired() and unbounded.timeout_ms() is None
+    soon = RunDeadline.after(2.0, statement_timeout_ms=15_000)
+    timeout = soon.timeout_ms()
+    assert timeout is not None and 1_000 < timeout <= 2_000 and not soon.expired()
+    assert RunDeadline.after(60.0, statement_timeout_ms=15_000).timeout_ms() == 15_000  # never above the setting
+    past = RunDeadline.after(-1.0)
+    assert past.expired() and past.timeout_ms() == 1  # never 0: that would switch the server's limit off
 
 
 # --- item 9: the OpenAPI document says what the server enforces --------------------------------------------
