@@ -92,6 +92,12 @@ class Settings(BaseSettings):
         "disables asyncpg's prepared-statement cache.",
     )
 
+    assign_run_deadline_s: float = Field(
+        default=20.0, ge=1, le=300,
+        description="Overall deadline of an assign-tables run: bookings not committed by then are skipped "
+        "with RUN_DEADLINE_EXCEEDED (docs/assign-tables.md §8.6).",
+    )
+
     environment: str = Field(
         default="production",
         min_length=1,

@@ -6,25 +6,61 @@ it through them, so the OpenAPI document describes exactly what is sent.
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
+import re
+from datetime import date
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictBool, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from service.http.fields import CanonicalUuid
+
+# The service dates a run can plan (docs/assign-tables.md §2.1): the day is read with a day of padding on
+# each side plus the restaurant's offset, so the calendar's last days cannot be planned; 2000 is before any
+# booking this platform holds. One source: the model's check, its message and the OpenAPI text use it.
+SERVICE_DATE_MIN = date(2000, 1, 1)
+SERVICE_DATE_MAX = date(9998, 12, 31)
+# Shape only (ASCII digits, month 01-12, day 01-31); the calendar and the range are checked after it
+_DATE_SHAPE = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+_DATE_RANGE = f"{SERVICE_DATE_MIN.isoformat()} to {SERVICE_DATE_MAX.isoformat()}"
+
+
+def _service_date(raw: object) -> date:
+    if not isinstance(raw, str) or not re.fullmatch(_DATE_SHAPE.strip("^$"), raw):
+        raise PydanticCustomError("date_shape", "must be a date YYYY-MM-DD")
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        # the shape alone let 2025-02-30 through (the original took 2025-13-45)
+        raise PydanticCustomError("date_calendar", "not a calendar date") from None
+    if not SERVICE_DATE_MIN <= day <= SERVICE_DATE_MAX:
+        raise PydanticCustomError("date_range", "must be between {lo} and {hi}",
+                                  {"lo": SERVICE_DATE_MIN.isoformat(), "hi": SERVICE_DATE_MAX.isoformat()})
+    return day
+
+
+# A JSON string (never a number or a timestamp pydantic would also turn into a date)
+ServiceDate = Annotated[
+    date,
+    PlainValidator(_service_date),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": _DATE_SHAPE,
+                    "description": f"Service date YYYY-MM-DD, {_DATE_RANGE}"}),
+]
 
 
 class AssignTablesRequest(BaseModel):
-    """Unknown fields are ignored (docs/assign-tables.md §2.1)."""
+    """Unknown fields are refused (docs/assign-tables.md §2.1): a typo such as ``dryrun`` must not run a
+    real, writing assignment."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
-    restaurantId: uuid.UUID
-    date: str | None = Field(
+    restaurantId: CanonicalUuid
+    date: ServiceDate | None = Field(
         default=None,
-        pattern=r"^\d{4}-\d{2}-\d{2}$",
-        description="Service date YYYY-MM-DD; absent/null = today in the restaurant's timezone",
+        description=f"Service date YYYY-MM-DD ({_DATE_RANGE}); absent/null = today in the restaurant's timezone",
     )
-    captureDecisions: bool = Field(default=True, description="Include the per-booking decision trace")
-    dryRun: bool = Field(default=False, description="Plan and explain only: nothing is written")
+    captureDecisions: StrictBool = Field(default=True, description="Include the per-booking decision trace")
+    dryRun: StrictBool = Field(default=False, description="Plan and explain only: nothing is written")
 
 
 class AssignedBody(BaseModel):

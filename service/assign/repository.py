@@ -370,6 +370,35 @@ _COMMIT_BATCH = (
 )
 
 
+# What a statement bounded by :func:`_fetch_bounded` fails with when its time is up: lock_not_available
+# (lock_timeout) and query_canceled (statement_timeout).
+TIMEOUT_STATES = frozenset({"55P03", "57014"})
+
+
+async def _fetch_bounded(pg: asyncpg.Connection, timeout_ms: int | None, sql: str, *args: Any) -> list[asyncpg.Record]:
+    """``pg.fetch`` in a transaction of its own whose lock waits and run time end after ``timeout_ms``
+    (None: the connection's own limits). SET LOCAL lives and dies with the transaction, so it is safe
+    behind a transaction-mode pooler (the pooled server connection keeps nothing of it)."""
+    rows: list[asyncpg.Record]
+    if timeout_ms is None:
+        rows = await pg.fetch(sql, *args)
+        return rows
+    if timeout_ms < 1:
+        raise ValueError("timeout_ms must be at least 1 (0 would switch the limits off)")
+    ms = int(timeout_ms)
+    # one round trip: BEGIN and both limits as one simple query
+    await pg.execute(f"BEGIN; SET LOCAL lock_timeout = {ms}; SET LOCAL statement_timeout = {ms}")
+    try:
+        rows = await pg.fetch(sql, *args)
+    except BaseException:
+        if not pg.is_closed() and pg.is_in_transaction():
+            with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                await pg.execute("ROLLBACK")
+        raise
+    await pg.execute("COMMIT")
+    return rows
+
+
 class ConnectionLost(ConnectionError):
     """The database connection broke during a commit (the run ends with 503)."""
 
@@ -396,13 +425,15 @@ async def commit_assignment(
     assigned_by: uuid.UUID | None,
     start_at: datetime,
     end_at: datetime,
+    timeout_ms: int | None = None,
 ) -> CommitOutcome:
-    """Commit one booking's table set in its own transaction on ``pg`` (see :func:`commit_connection`).
+    """Commit one booking's table set in its own transaction on ``pg`` (see :func:`commit_connection`), its
+    lock waits and run time bounded by ``timeout_ms`` when given (the run's deadline).
     Database errors become outcomes; a broken connection raises :class:`ConnectionLost` (503 for the run)."""
     wanted = [uuid.UUID(t) for t in sorted(set(table_ids))]
     try:
-        rows = await pg.fetch(_COMMIT, restaurant_id, uuid.UUID(booking_id), wanted, idempotency_key,
-                              require_adjacency, assigned_by, start_at, end_at)
+        rows = await _fetch_bounded(pg, timeout_ms, _COMMIT, restaurant_id, uuid.UUID(booking_id), wanted,
+                                    idempotency_key, require_adjacency, assigned_by, start_at, end_at)
     except asyncpg.PostgresError as exc:
         _raise_if_fatal(exc.sqlstate, str(exc), exc)
         return _error_outcome(exc.sqlstate, str(exc))
@@ -417,11 +448,13 @@ async def commit_batch(
     planned: Sequence[PlannedAssignment],
     *,
     assigned_by: uuid.UUID | None,
+    timeout_ms: int | None = None,
 ) -> dict[str, CommitOutcome] | None:
     """Commit each booking's planned set in one statement for the whole batch (``commit_planned_assignments``:
     one transaction, a subtransaction per booking, every lock taken up front). Returns each booking's
     outcome, as :func:`commit_assignment` would; None when the statement failed as a whole (e.g. a statement
-    or lock timeout), in which case nothing of the batch was written and the caller commits one by one."""
+    or lock timeout), in which case nothing of the batch was written and the caller commits one by one.
+    ``timeout_ms``: as for :func:`commit_assignment`."""
     items = [
         {
             "booking_id": p.booking_id,
@@ -434,7 +467,7 @@ async def commit_batch(
         for p in planned
     ]
     try:
-        rows = await pg.fetch(_COMMIT_BATCH, restaurant_id, json.dumps(items), assigned_by)
+        rows = await _fetch_bounded(pg, timeout_ms, _COMMIT_BATCH, restaurant_id, json.dumps(items), assigned_by)
     except asyncpg.PostgresError as exc:
         _raise_if_fatal(exc.sqlstate, str(exc), exc)
         log.warning("batch commit failed as a whole (SQLSTATE %s); committing its %d bookings one by one",

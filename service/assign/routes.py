@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -69,6 +69,8 @@ async def get_assignment_service(
         state.allocator_config,
         environment=state.settings.environment,
         clock=clock,
+        run_deadline_s=state.settings.assign_run_deadline_s,
+        statement_timeout_ms=state.settings.db_statement_timeout_ms,
         on_run_finished=functools.partial(record_assign_run, state.service_metrics),
     )
 
@@ -119,14 +121,6 @@ def _parse(raw: bytes) -> AssignTablesRequest:
             ErrorDetail(field=".".join(str(p) for p in e["loc"]) or "body", reason=e["msg"]) for e in exc.errors()
         ]
         raise InvalidBody("; ".join(f"{d.field}: {d.reason}" for d in details), details=details) from None
-    if body.date is not None:
-        try:
-            date.fromisoformat(body.date)
-        except ValueError:
-            # docs/assign-tables.md §2.1 [REC]: the shape alone let 2025-13-45 through in the original
-            raise InvalidBody(
-                "date is not a calendar date", details=[ErrorDetail(field="date", reason="not a calendar date")]
-            ) from None
     return body
 
 
@@ -155,8 +149,7 @@ async def assign_tables_for_day(
     if role not in MEMBER_ROLES:
         await session.commit()
         raise Forbidden()  # also for a restaurant that does not exist (docs/assign-tables.md §3)
-    requested = date.fromisoformat(body.date) if body.date is not None else None
-    service_date = await assignments.service_date(session, rid, requested)
+    service_date = await assignments.service_date(session, rid, body.date)
     # hand the request connection back: the run takes its own (lock, load, resolver, commits)
     await session.commit()
     response = await assignments.run(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from service.assign import repository as repo
 from service.assign.models import AssignedBody, AssignTablesResponse, ServiceFallbackBody, SkippedBody
 from service.domain.allocator.day_plan import (
     ASSIGNMENT_CONFLICT,
+    RUN_DEADLINE_EXCEEDED,
     DayPlan,
     PlannedAssignment,
     decision_after_failed_commit,
@@ -56,7 +58,9 @@ COMMIT_REASONS = {
     "ASSIGNMENT_VALIDATION": "Auto assign skipped: the database rejected the table assignment",
     "ASSIGNMENT_REPOSITORY_ERROR": "Auto assign skipped: the assignment could not be saved",
     "CAPACITY_EXCEEDED": "Auto assign skipped: the service period's capacity limit would be exceeded",
+    RUN_DEADLINE_EXCEEDED: "Auto assign skipped: the run's deadline passed before the booking was committed",
 }
+DEADLINE_EXCEEDED = repo.CommitOutcome(False, code=RUN_DEADLINE_EXCEEDED, message="run deadline exceeded")
 
 # Commits run on this many connections at once (at most one per zone, see _commit_lanes, so lanes do not
 # wait on each other): one connection left the server idle during every round trip and WAL flush (measured
@@ -82,6 +86,39 @@ ENDPOINT_MAX_SAFETY_BUDGET_S = 5.0
 log = logging.getLogger("capacity.assign_tables")
 
 Outcomes = dict[str, tuple[repo.CommitOutcome, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class RunDeadline:
+    """When a run must stop committing (setting ``assign_run_deadline_s``, docs/assign-tables.md §8.6), on
+    the monotonic clock. Every commit statement is bounded by the time left (and by the configured
+    statement timeout), so a blocked table costs at most the rest of the run, not a timeout per batch."""
+
+    at: float
+    statement_timeout_ms: int = 0  # 0: no configured limit
+
+    @classmethod
+    def after(cls, seconds: float, statement_timeout_ms: int = 0) -> RunDeadline:
+        return cls(time.monotonic() + seconds, statement_timeout_ms)
+
+    def expired(self) -> bool:
+        return self.at - time.monotonic() < 0.001  # a limit of 0 ms would mean "no limit" to the server
+
+    def timeout_ms(self) -> int | None:
+        """The bound of the next statement, at least 1 ms (it then fails at once and counts as expired);
+        None for an unbounded run (the connection's own limits apply)."""
+        if math.isinf(self.at):
+            return None
+        left = max(1, int((self.at - time.monotonic()) * 1000))
+        return min(left, self.statement_timeout_ms) if self.statement_timeout_ms > 0 else left
+
+    def explains(self, outcome: repo.CommitOutcome) -> bool:
+        """The commit failed because the run's time was up (its lock wait or statement was cut short)."""
+        return not outcome.ok and outcome.sqlstate in repo.TIMEOUT_STATES and self.expired()
+
+
+def _unbounded() -> RunDeadline:
+    return RunDeadline(math.inf)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +155,8 @@ class AssignmentService:
         *,
         environment: str,
         clock: Callable[[], datetime],
+        run_deadline_s: float,
+        statement_timeout_ms: int = 0,
         on_run_finished: Callable[[RunSummary], None] | None = None,
     ) -> None:
         self.engine = engine
@@ -126,6 +165,8 @@ class AssignmentService:
         self.config = config
         self.environment = environment
         self.clock = clock
+        self.run_deadline_s = run_deadline_s
+        self.statement_timeout_ms = statement_timeout_ms
         self.on_run_finished = on_run_finished
 
     async def service_date(self, session: AsyncSession, restaurant_id: uuid.UUID, requested: date | None) -> date:
@@ -140,6 +181,7 @@ class AssignmentService:
 
     async def run(self, request: AssignmentRequest) -> AssignTablesResponse:
         started = time.perf_counter()
+        deadline = RunDeadline.after(self.run_deadline_s, self.statement_timeout_ms)
         rid, service_date = request.restaurant_id, request.service_date
         if request.dry_run:
             plan, day = await self._plan(rid, service_date, request.capture_decisions)
@@ -153,7 +195,7 @@ class AssignmentService:
                 outcomes: Outcomes = {}
                 commit_started = time.perf_counter()
                 if plan.assigned:
-                    outcomes = await commit_plan(self.engine, rid, day, plan, request.user_id)
+                    outcomes = await commit_plan(self.engine, rid, day, plan, request.user_id, deadline)
                 commit_ms = (time.perf_counter() - commit_started) * 1000
         except repo.RunInProgress:
             raise AssignmentRunInProgress(
@@ -231,16 +273,24 @@ async def commit_with_alternatives(
     planned: PlannedAssignment,
     user_id: uuid.UUID | None,
     first: repo.CommitOutcome | None = None,
+    deadline: RunDeadline | None = None,
 ) -> tuple[repo.CommitOutcome, int]:
     """The planned set, then its alternatives while the failure is one another set may avoid. ``first``:
-    the planned set's outcome when a batch already tried it (only the alternatives are left)."""
+    the planned set's outcome when a batch already tried it (only the alternatives are left). Each attempt
+    is bounded by the time the ``deadline`` leaves; none starts after it (the booking is then skipped with
+    RUN_DEADLINE_EXCEEDED)."""
+    deadline = deadline or _unbounded()
     candidates = [planned.table_ids, *planned.alternatives][:MAX_COMMIT_ATTEMPTS]
     outcome = first or repo.CommitOutcome(False, code=ASSIGNMENT_CONFLICT)
+    if first is not None and deadline.explains(first):
+        return DEADLINE_EXCEEDED, 1
     if first is not None and (first.ok or not first.retryable):
         return first, 1
     for attempt, tables in enumerate(candidates, start=1):
         if attempt == 1 and first is not None:
             continue
+        if deadline.expired():
+            return DEADLINE_EXCEEDED, attempt - 1
         key = (
             planned.idempotency_key
             if attempt == 1
@@ -250,7 +300,10 @@ async def commit_with_alternatives(
             pg, rid, planned.booking_id, tables,
             idempotency_key=key, require_adjacency=planned.require_adjacency, assigned_by=user_id,
             start_at=planned.block_start, end_at=planned.block_end,
+            timeout_ms=deadline.timeout_ms(),
         )
+        if deadline.explains(outcome):
+            return DEADLINE_EXCEEDED, attempt
         if outcome.ok or not outcome.retryable:
             return outcome, attempt
     return outcome, len(candidates)
@@ -286,14 +339,23 @@ def commit_lanes(
 
 
 async def commit_plan(
-    engine: AsyncEngine, rid: uuid.UUID, day: DayInput, plan: DayPlan, user_id: uuid.UUID | None
+    engine: AsyncEngine,
+    rid: uuid.UUID,
+    day: DayInput,
+    plan: DayPlan,
+    user_id: uuid.UUID | None,
+    deadline: RunDeadline | None = None,
 ) -> Outcomes:
     """Commit every planned booking on up to COMMIT_LANES connections at once, COMMIT_BATCH_SIZE bookings per
     statement (each booking atomic on its own); a booking whose planned set failed in a way another set may
     avoid then tries its alternatives one by one.
 
     A lost connection stops every lane before its next batch (the one in flight on another lane finishes,
-    its transaction is whole either way) and is re-raised: the run answers 503, earlier commits stay."""
+    its transaction is whole either way) and is re-raised: the run answers 503, earlier commits stay.
+
+    ``deadline``: no batch or booking starts after it, and each statement is bounded by the time it leaves;
+    what was not committed by then is skipped with RUN_DEADLINE_EXCEEDED (docs/assign-tables.md §8.6)."""
+    deadline = deadline or _unbounded()
     outcomes: Outcomes = {}
     stop = asyncio.Event()
 
@@ -303,11 +365,16 @@ async def commit_plan(
                 for start in range(0, len(lane), COMMIT_BATCH_SIZE):
                     if stop.is_set():
                         return
+                    if deadline.expired():
+                        return  # the rest of the lane is skipped (filled in below)
                     batch = lane[start : start + COMMIT_BATCH_SIZE]
-                    firsts = await repo.commit_batch(pg, rid, batch, assigned_by=user_id)
+                    firsts = await repo.commit_batch(pg, rid, batch, assigned_by=user_id,
+                                                     timeout_ms=deadline.timeout_ms())
                     for planned in batch:
                         first = firsts.get(planned.booking_id) if firsts is not None else None
-                        outcomes[planned.booking_id] = await commit_with_alternatives(pg, rid, planned, user_id, first)
+                        outcomes[planned.booking_id] = await commit_with_alternatives(
+                            pg, rid, planned, user_id, first, deadline
+                        )
         except BaseException:
             stop.set()
             raise
@@ -317,6 +384,8 @@ async def commit_plan(
     for result in results:
         if isinstance(result, BaseException):
             raise result
+    for planned in plan.assigned:  # never started: the deadline passed first
+        outcomes.setdefault(planned.booking_id, (DEADLINE_EXCEEDED, 0))
     return outcomes
 
 

@@ -278,6 +278,10 @@ def validate_weights(weights: Any) -> tuple[WeightsInput | None, list[FieldProbl
     problems: list[FieldProblem] = []
     if not isinstance(weights, dict):
         return None, [FieldProblem("weights", "must be an object", "type")]
+    # a write replaces the row, so a misspelt key would clear the value it meant to set: refuse it
+    known = {spec.field for spec in WEIGHT_COLUMNS}
+    problems += [FieldProblem(f"weights.{key}", "unknown field", "type") for key in sorted(weights, key=str)
+                 if key not in known]
     values: dict[str, float | None] = {}
     for spec in WEIGHT_COLUMNS:
         lo, hi = spec.bounds

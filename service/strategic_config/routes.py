@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from service.auth import ADMIN_ROLES, MEMBER_ROLES, ServiceDep, UserDep
 from service.domain.config_resolution import ResolvedConfig, etag_matches, validate_weights
@@ -33,6 +33,7 @@ from service.errors import (
     Unauthenticated,
     problem_responses,
 )
+from service.http.fields import UUID_JSON_SCHEMA, UUID_REASON, CanonicalUuid, parse_canonical_uuid
 from service.repository.database import SessionDep
 from service.repository.memberships import membership_role
 from service.responses import model_response
@@ -76,13 +77,13 @@ async def get_strategic_config_service(request: Request) -> StrategicConfigServi
 ConfigServiceDep = Annotated[StrategicConfigService, Depends(get_strategic_config_service)]
 
 
-def _parse_uuid(raw: str | None, error: type[InvalidQuery] | type[InvalidBody], field: str) -> uuid.UUID:
+def _parse_uuid(raw: object, error: type[InvalidQuery] | type[InvalidBody], field: str) -> uuid.UUID:
     if raw is None or raw == "":
         raise error(f"{field} is required", details=[ErrorDetail(field=field, reason="required")])
     try:
-        return uuid.UUID(raw)
-    except (ValueError, TypeError, AttributeError):
-        raise error(f"{field} must be a UUID", details=[ErrorDetail(field=field, reason="must be a UUID")]) from None
+        return parse_canonical_uuid(raw)
+    except ValueError:
+        raise error(f"{field} {UUID_REASON}", details=[ErrorDetail(field=field, reason=UUID_REASON)]) from None
 
 
 # --- ops dashboard ---------------------------------------------------------------------------------
@@ -118,13 +119,13 @@ async def get_strategic_config(
     user: UserDep,
     session: SessionDep,
     service: ConfigServiceDep,
-    restaurant_id: Annotated[str | None, Query(alias="restaurantId")] = None,
+    restaurant_id: Annotated[CanonicalUuid, Query(alias="restaurantId")],
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """The strategic weights of one restaurant as the allocator resolves them. Any member role may read.
     Degraded schema → 200 with ``degraded: true``, ``source: "env"`` and ``X-Strategic-Config-Degraded``."""
     # authentication ran first (dependency), so anonymous callers learn nothing from validation
-    rid = _parse_uuid(restaurant_id, InvalidQuery, "restaurantId")
+    rid = restaurant_id
     role = await membership_role(session, user.user_id, rid)  # type: ignore[arg-type]
     # hand the connection back before the resolver takes its own: holding one while waiting for a
     # second deadlocks the pool under load
@@ -149,6 +150,10 @@ def _parse_json(raw: bytes) -> Any:
         raise InvalidBody("The request body is not valid JSON") from None
 
 
+# The top-level keys of a write; anything else is refused (docs/strategic-config.md §2.2)
+WRITE_FIELDS = frozenset({"restaurantId", "weights"})
+
+
 def _nullable_number(lo: int, hi: int) -> dict[str, Any]:
     return {"anyOf": [{"type": "number", "minimum": lo, "maximum": hi}, {"type": "null"}]}
 
@@ -163,10 +168,12 @@ _WRITE_DOC: dict[str, Any] = {
                 "schema": {
                     "type": "object",
                     "required": ["restaurantId", "weights"],
+                    "additionalProperties": False,
                     "properties": {
-                        "restaurantId": {"type": "string", "format": "uuid"},
+                        "restaurantId": UUID_JSON_SCHEMA,
                         "weights": {
                             "type": "object",
+                            "additionalProperties": False,
                             "required": [spec.field for spec in WEIGHT_COLUMNS if spec.required],
                             "properties": {
                                 spec.field: (
@@ -197,10 +204,11 @@ async def _write(
     payload = _parse_json(await request.body())
     if not isinstance(payload, dict):
         raise InvalidBody("The request body must be a JSON object")
-    raw_rid = payload.get("restaurantId")
-    if raw_rid is not None and not isinstance(raw_rid, str):
-        raw_rid = repr(raw_rid)  # a number or object is as invalid as a malformed string
-    rid = _parse_uuid(raw_rid, InvalidBody, "restaurantId")
+    if unknown := sorted(set(payload) - WRITE_FIELDS):
+        # a write replaces the row: a misspelt key would silently clear what it meant to set
+        details = [ErrorDetail(field=key, reason="unknown field") for key in unknown]
+        raise InvalidBody("; ".join(f"{d.field}: {d.reason}" for d in details), details=details)
+    rid = _parse_uuid(payload.get("restaurantId"), InvalidBody, "restaurantId")
     if "weights" not in payload:
         raise InvalidBody("weights is required", details=[ErrorDetail(field="weights", reason="required")])
     weights, problems = validate_weights(payload["weights"])
@@ -287,7 +295,7 @@ async def put_strategic_config(
     },
 )
 async def get_internal_strategic_config(
-    restaurantId: str,  # noqa: N803 - the path parameter keeps the API's spelling
+    restaurantId: Annotated[CanonicalUuid, Path()],  # noqa: N803 - the path parameter keeps the API's spelling
     _service_caller: ServiceDep,
     service: ConfigServiceDep,
     request: Request,
@@ -295,7 +303,7 @@ async def get_internal_strategic_config(
     """For other services: the same resolution as the dashboard and the allocator. Auth: ``Authorization:
     Bearer <JWT with role service_role | configured API key>``. 503 only when the store is down and no
     recent value is known — treat it as "abort", never as "use env defaults"."""
-    rid = _parse_uuid(restaurantId, InvalidQuery, "restaurantId")
+    rid = restaurantId
     resolved, exists = await service.lookup(rid)
     if not exists:
         raise RestaurantNotFound()
@@ -307,7 +315,7 @@ async def get_internal_strategic_config(
     return model_response(body, headers=_headers(resolved, INTERNAL_CACHE_CONTROL))
 
 
-MAX_BATCH = 100
+MAX_BATCH = 100  # ids per batch read (the query's minItems/maxItems in OpenAPI come from here)
 
 
 @internal_router.get(
@@ -321,17 +329,13 @@ MAX_BATCH = 100
 async def list_internal_strategic_configs(
     _service_caller: ServiceDep,
     service: ConfigServiceDep,
-    restaurant_ids: Annotated[list[str] | None, Query(alias="restaurantId")] = None,
+    restaurant_ids: Annotated[
+        list[CanonicalUuid], Query(alias="restaurantId", min_length=1, max_length=MAX_BATCH)
+    ],
 ) -> Response:
     """Batch form for reporting jobs: the same per-item objects as the single read, no ETag. Up to 100
     ids; unknown restaurants are listed in ``notFound`` instead of failing the batch."""
-    raw = restaurant_ids or []
-    if not raw or len(raw) > MAX_BATCH:
-        raise InvalidQuery(
-            f"give 1–{MAX_BATCH} restaurantId parameters",
-            details=[ErrorDetail(field="restaurantId", reason=f"1–{MAX_BATCH} values required")],
-        )
-    ids = list(dict.fromkeys(_parse_uuid(r, InvalidQuery, "restaurantId") for r in raw))
+    ids = list(dict.fromkeys(restaurant_ids))
     resolved_at = datetime.now(UTC)
     items: list[InternalStrategicConfigBody] = []
     not_found: list[uuid.UUID] = []

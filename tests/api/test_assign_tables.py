@@ -136,9 +136,15 @@ async def test_bad_bodies_are_400(aw: AssignWorld, client: httpx.AsyncClient, pa
     assert body["error"] == "Invalid request body"
 
 
-async def test_unknown_fields_are_ignored(aw: AssignWorld, client: httpx.AsyncClient) -> None:
+async def test_unknown_fields_are_refused(aw: AssignWorld, client: httpx.AsyncClient) -> None:
+    """Issue 11: an unknown key is a 400 naming it (a typo such as ``dryrun`` must not run a real,
+    writing assignment); this test asserted the opposite before."""
+    aw.booking(2, "18:00", "19:30", status="pending_allocation")
     resp = await aw.assign(client, somethingElse=42)
-    assert resp.status_code == 200, resp.text
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["code"] == "INVALID_BODY"
+    assert [d["field"] for d in resp.json()["details"]] == ["somethingElse"]
+    assert aw.assignments() == {}
 
 
 async def test_date_defaults_to_today_in_the_restaurant_timezone(

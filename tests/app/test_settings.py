@@ -76,6 +76,16 @@ INVALID = [
     ),
     ("CAPACITY_PORT", "abc", "invalid setting CAPACITY_PORT=abc: expected an integer 1–65535"),
     (
+        "CAPACITY_ASSIGN_RUN_DEADLINE_S",
+        "0",
+        "invalid setting CAPACITY_ASSIGN_RUN_DEADLINE_S=0: expected a number 1–300",
+    ),
+    (
+        "CAPACITY_ASSIGN_RUN_DEADLINE_S",
+        "soon",
+        "invalid setting CAPACITY_ASSIGN_RUN_DEADLINE_S=soon: expected a number 1–300",
+    ),
+    (
         "CAPACITY_LOG_LEVEL",
         "loud",
         "invalid setting CAPACITY_LOG_LEVEL=loud: expected one of debug, info, warning, error",

@@ -1,13 +1,13 @@
-"""Issue 11 defects that live in code the refactor (issue 10) is rewriting: each test states the expected
-behaviour and is marked ``xfail(strict=True)`` — it fails today, and the suite flips loudly (XPASS is an
-error) once the refactor fixes it, so the mark is removed in the same change. Fix descriptions: README
-"Reliability" and the closing report of issue 11.
+"""Issue 11 defects that lived in code the refactor (issue 10) rewrote. Each test states the expected
+behaviour; each failed before its fix (they were marked ``xfail(strict=True)`` until then). Fix
+descriptions: README "Reliability".
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import uuid
 
 import httpx
@@ -15,6 +15,8 @@ import psycopg
 import pytest
 
 from service.app import create_app
+from service.assign.models import SERVICE_DATE_MAX, SERVICE_DATE_MIN
+from service.assign.service import RunDeadline
 from service.auth import mint_token
 from service.domain.config_resolution import validate_weights
 from service.settings import Settings
@@ -23,26 +25,29 @@ from tests.api.assign_support import AssignWorld
 from tests.api.conftest import World, make_settings, running_app
 
 OPS = "/api/ops/settings/strategic-config"
-REFACTOR = "fixed after the refactor (issue 10)"
-
-
-def _xfail(what: str):
-    return pytest.mark.xfail(strict=True, reason=f"issue 11: {what} — {REFACTOR}")
 
 
 # --- item 1: dates at the calendar's edges -------------------------------------------------------------
 
 
-@_xfail("assign date 0001-01-01/9999-12-30/9999-12-31 overflows padding the day (repository/assignments.py load_day)")
 @pytest.mark.parametrize("day", ["0001-01-01", "9999-12-30", "9999-12-31"])
 @pytest.mark.parametrize("dry_run", [True, False])
 async def test_assign_date_at_calendar_edges_is_a_clear_answer(aw: AssignWorld, client, day: str, dry_run: bool) -> None:
     r = await client.post(ASSIGN, json={"restaurantId": str(aw.rid), "date": day, "dryRun": dry_run},
                           headers=aw.auth("owner"))
-    # a date the service cannot plan is a 400 naming the field (an empty 200 would also be honest)
-    assert r.status_code in (200, 400), r.text
-    if r.status_code == 400:
-        assert r.json()["code"] == "INVALID_BODY" and r.json()["details"][0]["field"] == "date"
+    # a date the service cannot plan is a 400 naming the field (docs/assign-tables.md §2.1), nothing written
+    assert r.status_code == 400, r.text
+    assert r.json()["code"] == "INVALID_BODY" and r.json()["details"][0]["field"] == "date"
+    assert "2000-01-01" in r.json()["details"][0]["reason"]
+
+
+@pytest.mark.parametrize("day", [SERVICE_DATE_MIN.isoformat(), SERVICE_DATE_MAX.isoformat()])
+async def test_assign_date_range_ends_are_planned(aw: AssignWorld, client, day: str) -> None:
+    """The first and last service dates of the documented range are planned like any other day."""
+    r = await client.post(ASSIGN, json={"restaurantId": str(aw.rid), "date": day, "dryRun": False},
+                          headers=aw.auth("owner"))
+    assert r.status_code == 200, r.text
+    assert r.json()["date"] == day
 
 
 # --- item 1: a weight no double holds, handed to the domain directly --------------------------------------
@@ -59,7 +64,6 @@ def test_validate_weights_refuses_integers_no_double_holds(value: int) -> None:
 # --- item 4: unknown keys are a 400 naming them, nothing written ------------------------------------------
 
 
-@_xfail("unknown keys inside weights are ignored and the write replaces the row (domain validate_weights)")
 async def test_a_typo_in_weights_is_400_and_keeps_the_stored_row(world: World, client: httpx.AsyncClient) -> None:
     world.set_row(world.a, 30, multiplier=1.5)
     r = await client.post(OPS, json={"restaurantId": str(world.a), "weights": {"scarcity": 31, "demand_multiplier": 1.5}},
@@ -71,14 +75,12 @@ async def test_a_typo_in_weights_is_400_and_keeps_the_stored_row(world: World, c
     assert [(float(s), float(m)) for s, m in rows] == [(30.0, 1.5)]
 
 
-@_xfail("unknown top-level keys of a strategic-config write are ignored (api/strategic_config.py _write)")
 async def test_unknown_top_level_key_of_a_write_is_400(world: World, client: httpx.AsyncClient) -> None:
     r = await client.post(OPS, json={"restaurantId": str(world.a), "weights": {"scarcity": 31}, "wieghts": {}},
                           headers=world.auth("mike"))
     assert r.status_code == 400 and "wieghts" in r.text, r.text
 
 
-@_xfail("unknown keys of the assign body are ignored (api/assign_tables.py AssignTablesRequest extra='ignore')")
 async def test_a_typo_in_the_assign_body_is_400_and_runs_nothing(aw: AssignWorld, client: httpx.AsyncClient) -> None:
     aw.booking(2, "18:00", "19:30", status="pending_allocation")
     r = await client.post(ASSIGN, json={**aw.body(), "dryrun": True}, headers=aw.auth("owner"))
@@ -89,7 +91,6 @@ async def test_a_typo_in_the_assign_body_is_400_and_runs_nothing(aw: AssignWorld
 # --- item 5: loose types --------------------------------------------------------------------------------
 
 
-@_xfail("dryRun/captureDecisions accept strings and numbers (pydantic lax bool in AssignTablesRequest)")
 @pytest.mark.parametrize(("field", "value"), [("dryRun", "false"), ("dryRun", 0), ("dryRun", "true"),
                                               ("captureDecisions", "no"), ("captureDecisions", 1)])
 async def test_booleans_are_json_booleans(aw: AssignWorld, client: httpx.AsyncClient, field: str, value) -> None:
@@ -105,7 +106,6 @@ def _spellings(rid: uuid.UUID) -> list[str]:
     return [f"{{{rid}}}", f"urn:uuid:{rid}", rid.hex, str(rid).translate(arabic), f" {rid} "]
 
 
-@_xfail("non-canonical UUID spellings are accepted (uuid.UUID / pydantic lax UUID in both API modules)")
 async def test_only_canonical_uuids_are_accepted(aw: AssignWorld, client: httpx.AsyncClient) -> None:
     service = {"Authorization": f"Bearer {mint_token(aw.settings, sub=None, role='service_role')}"}
     accepted = []
@@ -126,7 +126,6 @@ async def test_only_canonical_uuids_are_accepted(aw: AssignWorld, client: httpx.
 # --- item 8: a run has an overall deadline ---------------------------------------------------------------
 
 
-@_xfail("no overall run deadline: each blocked batch waits a statement timeout (api/assign_tables.py commit_plan)")
 async def test_a_blocked_run_answers_by_its_deadline(aw: AssignWorld) -> None:
     """Every table of the floor is locked by another transaction. With a 1 s run deadline the run answers
     200 while the lock is still held, the blocked bookings skipped with a reason code, and the run lock
@@ -153,6 +152,19 @@ async def test_a_blocked_run_answers_by_its_deadline(aw: AssignWorld) -> None:
     assert "assign_run_deadline_s" in Settings.model_fields  # the setting the fix adds (one source)
 
 
+def test_run_deadline_bounds_each_statement_and_an_unbounded_one_never_expires() -> None:
+    """The bench and other callers of commit_plan pass no deadline: it must never expire nor bound a
+    statement (an infinite deadline once overflowed converting to milliseconds)."""
+    unbounded = RunDeadline(math.inf, statement_timeout_ms=15_000)
+    assert not unbounded.expired() and unbounded.timeout_ms() is None
+    soon = RunDeadline.after(2.0, statement_timeout_ms=15_000)
+    timeout = soon.timeout_ms()
+    assert timeout is not None and 1_000 < timeout <= 2_000 and not soon.expired()
+    assert RunDeadline.after(60.0, statement_timeout_ms=15_000).timeout_ms() == 15_000  # never above the setting
+    past = RunDeadline.after(-1.0)
+    assert past.expired() and past.timeout_ms() == 1  # never 0: that would switch the server's limit off
+
+
 # --- item 9: the OpenAPI document says what the server enforces --------------------------------------------
 
 
@@ -167,7 +179,6 @@ def _param(doc: dict, path: str, method: str, name: str) -> dict:
     return next(p for p in params if p["name"] == name)
 
 
-@_xfail("restaurantId query/path parameters lack required and format: uuid (api/strategic_config.py)")
 def test_openapi_restaurant_id_parameters_are_required_uuids() -> None:
     doc = _openapi()
     for path, method in ((OPS, "get"), ("/internal/v1/restaurants/{restaurantId}/strategic-config", "get")):
@@ -176,7 +187,6 @@ def test_openapi_restaurant_id_parameters_are_required_uuids() -> None:
         assert param["schema"].get("format") == "uuid", param
 
 
-@_xfail("the batch 1–100 limit and item format are not in the document (api/strategic_config.py)")
 def test_openapi_batch_limits_are_documented() -> None:
     param = _param(_openapi(), "/internal/v1/strategic-configs", "get", "restaurantId")
     schema = param["schema"]
@@ -185,7 +195,6 @@ def test_openapi_batch_limits_are_documented() -> None:
     assert schema["items"].get("format") == "uuid"
 
 
-@_xfail("the assign date is documented as a pattern only, not as a calendar date (api/assign_tables.py)")
 def test_openapi_assign_date_is_a_calendar_date() -> None:
     body = _openapi()["paths"][ASSIGN]["post"]["requestBody"]["content"]["application/json"]["schema"]
     date = body["properties"]["date"]
