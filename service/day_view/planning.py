@@ -33,6 +33,7 @@ async def dry_run_plan(
         assignments = AssignmentService(
             engine, sessionmaker, config_service, settings.allocator_config(),
             environment=settings.environment, clock=lambda: datetime.now(UTC),
+            run_deadline_s=settings.assign_run_deadline_s, statement_timeout_ms=settings.db_statement_timeout_ms,
         )
         response = await assignments.run(
             AssignmentRequest(restaurant_id=restaurant_id, service_date=service_date, user_id=None,

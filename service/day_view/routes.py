@@ -39,6 +39,7 @@ from service.errors import (
     Unauthenticated,
     problem_responses,
 )
+from service.http.fields import CanonicalUuid
 from service.repository.database import SessionDep
 from service.repository.memberships import membership_role
 
@@ -62,7 +63,7 @@ PAGE_HEADERS = {"Content-Security-Policy": PAGE_CSP, "X-Content-Type-Options": "
 router = APIRouter(tags=["day-view"])
 page_router = APIRouter(include_in_schema=False)
 
-RestaurantParam = Annotated[uuid.UUID, Path(alias="restaurantId", description="The restaurant's id")]
+RestaurantParam = Annotated[CanonicalUuid, Path(alias="restaurantId", description="The restaurant's id")]
 DateParam = Annotated[str, Path(alias="date", pattern=DATE_PATTERN, description="Service date YYYY-MM-DD",
                                 examples=["2025-10-31"])]
 _ERRORS = problem_responses(InvalidQuery, Unauthenticated, Forbidden, AuthUnavailable, DatabaseUnavailable, NotReady)

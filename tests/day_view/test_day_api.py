@@ -143,7 +143,9 @@ async def test_auth_and_input_errors_are_problem_json(demo, demo_app):
     assert (await client.get(path, headers={"Authorization": f"Bearer {service_token}"})).status_code == 403
     for bad, field in ((f"/api/ops/dashboard/days/{demo.rid}/2025-13-45", "date"),
                        (f"/api/ops/dashboard/days/{demo.rid}/25-1-1", "date"),
-                       (f"/api/ops/dashboard/days/not-a-uuid/{demo.date}", "restaurantId")):
+                       (f"/api/ops/dashboard/days/not-a-uuid/{demo.date}", "restaurantId"),
+                       (f"/api/ops/dashboard/days/{demo.rid.hex}/{demo.date}", "restaurantId"),
+                       (f"/api/ops/dashboard/days/{{{demo.rid}}}/{demo.date}", "restaurantId")):
         for suffix in ("", "/timeline.svg"):
             response = await client.get(bad + suffix, headers=demo.auth())
             assert response.status_code == 400, (bad, suffix, response.text)
@@ -176,3 +178,4 @@ async def test_ops_page_has_a_strict_csp_and_no_inline_code(demo_app):
     assert (await client.get("/ops/days/days.css")).status_code == 200
     missing = await client.get("/ops/days/secrets.txt")
     assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+
