@@ -6,7 +6,6 @@ import uuid
 
 import psycopg
 import pytest
-from psycopg import errors
 
 from service.schema import migrate
 from service.schema.released.capacity_functions import ensure_capacity_rules_sql
@@ -105,7 +104,7 @@ def over_limit(head_db: str) -> Floor:
 
 def test_27_capacity_exceeded_post_assignment(head_db: str, over_limit: Floor) -> None:
     f = over_limit
-    with pytest.raises(errors.RaiseException) as exc:
+    with pg.raises_sqlstate(pg.CAPACITY_EXCEEDED_STATE) as exc:
         commit(head_db, f.b2, [f.t2])
     assert exc.value.diag.message_primary == "capacity_exceeded_post_assignment"
     assert "covers 12/10" in (exc.value.diag.message_detail or "")
@@ -125,7 +124,7 @@ def test_28_kill_switch_off(head_db: str, over_limit: Floor, value: str) -> None
 def test_28_kill_switch_on_or_unset(head_db: str, over_limit: Floor, value: str | None) -> None:
     f = over_limit
     settings = {} if value is None else {"app.capacity.post_assignment.enabled": value}
-    with pytest.raises(errors.RaiseException, match="capacity_exceeded_post_assignment"):
+    with pg.raises_sqlstate(pg.CAPACITY_EXCEEDED_STATE, match="capacity_exceeded_post_assignment"):
         commit(head_db, f.b2, [f.t2], settings=settings)
     assert _b2_rows(head_db, f) == 0
 
@@ -228,7 +227,7 @@ def test_ensure_capacity_rules_recreates_the_table_once(head_db: str) -> None:
     # Now the rule applies again.
     f = seed_floor(head_db)
     _rule(head_db, f, 1)
-    with pytest.raises(errors.RaiseException, match="capacity_exceeded_post_assignment"):
+    with pg.raises_sqlstate(pg.CAPACITY_EXCEEDED_STATE, match="capacity_exceeded_post_assignment"):
         commit(head_db, f.b1, [f.t1])
 
     # Second run: no DDL object at all.

@@ -101,9 +101,8 @@ def test_19_merged_commit_without_edge_writes_nothing(head_db: str) -> None:
 def test_20_overlapping_commit_is_allocations_no_overlap(head_db: str) -> None:
     f = seed_floor(head_db)
     commit(head_db, f.b1, [f.t2])
-    with pytest.raises(errors.RaiseException) as exc:
+    with pg.raises_sqlstate(pg.ALLOCATION_OVERLAP_STATE) as exc:
         commit(head_db, f.b2, [f.t2])
-    assert exc.value.sqlstate == "P0001"
     assert exc.value.diag.message_primary == "allocations_no_overlap"
     assert _allocations(head_db, f.b2) == []
     assert _assignments(head_db, f.b2) == []
@@ -153,7 +152,7 @@ def _hold(url: str, f, booking: uuid.UUID | None, table: uuid.UUID) -> uuid.UUID
 def test_22_hold_of_another_booking_blocks(head_db: str) -> None:
     f = seed_floor(head_db)
     _hold(head_db, f, f.b2, f.t1)
-    with pytest.raises(errors.RaiseException, match="Hold conflict"):
+    with pg.raises_sqlstate(pg.HOLD_CONFLICT_STATE, match="Hold conflict"):
         commit(head_db, f.b1, [f.t1])
     assert _assignments(head_db, f.b1) == []
 
@@ -172,7 +171,7 @@ def test_22_own_hold_becomes_the_real_allocation(head_db: str) -> None:
 def test_22_unowned_hold_blocks_and_expired_hold_does_not(head_db: str) -> None:
     f = seed_floor(head_db)
     hold = _hold(head_db, f, None, f.t1)
-    with pytest.raises(errors.RaiseException, match="Hold conflict"):
+    with pg.raises_sqlstate(pg.HOLD_CONFLICT_STATE, match="Hold conflict"):
         commit(head_db, f.b1, [f.t1])
     pg.run(head_db, "UPDATE table_holds SET expires_at = now() - interval '1 minute' WHERE id = %s", (hold,))
     assert len(commit(head_db, f.b1, [f.t1])) == 1
@@ -274,7 +273,7 @@ def test_first_fit_skips_conflicting_candidates(head_db: str) -> None:
     assert keys == [("k-alt03",)]
 
     b4 = add_booking(head_db, f.restaurant, 2, "18:00", "19:00")
-    with pytest.raises(errors.RaiseException, match="allocations_no_overlap"):
+    with pg.raises_sqlstate(pg.ALLOCATION_OVERLAP_STATE, match="allocations_no_overlap"):
         pg.run(head_db, "SELECT * FROM assign_tables_first_fit(%s, %s::jsonb)", (b4, f'[["{f.t1}"], ["{f.t2}"]]'))
     assert _assignments(head_db, b4) == []
 
@@ -365,11 +364,11 @@ def test_commit_planned_assignment_outcomes_as_the_runtime_role(head_db: str) ->
 
 def test_commit_planned_assignment_errors_roll_back_the_whole_call(head_db: str) -> None:
     """An overlap raised inside assign_tables_atomic_v2 leaves nothing of the call behind (the single
-    statement is its own transaction); the service classifies the P0001 as ASSIGNMENT_CONFLICT."""
+    statement is its own transaction); the service classifies its CA002 as ASSIGNMENT_CONFLICT."""
     f = seed_floor(head_db)
     _planned(head_db, f.restaurant, f.b1, [f.t2], "k1")
     before = _written(head_db)
-    with pytest.raises(errors.RaiseException, match="allocations_no_overlap"):
+    with pg.raises_sqlstate(pg.ALLOCATION_OVERLAP_STATE, match="allocations_no_overlap"):
         _planned(head_db, f.restaurant, f.b2, [f.t2], "k2")  # b2 overlaps b1 on T2
     assert _written(head_db) == before
     assert pg.run(head_db, "SELECT assigned_zone_id FROM bookings WHERE id = %s", (f.b2,)) == [(None,)]
@@ -398,6 +397,9 @@ def test_revision_0007_downgrade_drops_only_its_functions_and_upgrade_restores_t
 
     before = own()
     assert len(before) == 2 and all(r[2].startswith("capacity-service:0007_commit_planned_assignment:") for r in before)
+    # counted at 0007 itself: later revisions' downgrades drop functions of their own (0009's lookup)
+    migrate.downgrade(head_db, "0007_commit_planned_assignment")
+    assert own() == before
     others = ours()
 
     migrate.downgrade(head_db, "0006_allocator_policy")
@@ -432,7 +434,7 @@ def test_batch_commits_each_booking_on_its_own(head_db: str) -> None:
     with psycopg.connect(_as_app(head_db), autocommit=True) as conn:
         rows = [tuple(r) for r in conn.execute(BATCH, (f.restaurant, json.dumps(items))).fetchall()]
     assert rows[0] == (f.b1, "assigned", "confirmed", f.t2, None)
-    assert rows[1][:2] == (f.b2, "error") and rows[1][4] == "P0001"  # overlaps b1 on T2
+    assert rows[1][:2] == (f.b2, "error") and rows[1][4] == pg.ALLOCATION_OVERLAP_STATE  # overlaps b1 on T2
     assert rows[2] == (cancelled, "inactive", "cancelled", None, None)
     assert _assignments(head_db, f.b1)[0][0] == f.t2
     assert _assignments(head_db, f.b2) == [] and _allocations(head_db, f.b2) == []
