@@ -8,16 +8,25 @@ import datetime as dt
 import json
 import re
 import uuid
+from dataclasses import replace
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import psycopg
 import pytest
 from psycopg import errors
 from sqlalchemy.engine import make_url
 
+from service.assign import repository as repo
+from service.domain.allocator.day_plan import PlannedAssignment
 from service.domain.allocator.model import ACTIVE_BOOKING_STATUSES
 from service.schema import migrate
-from service.schema.released.capacity_functions import COMMIT_PLANNED_ASSIGNMENT, COMMIT_PLANNED_ASSIGNMENTS
+from service.schema.released.capacity_functions import (
+    ASSIGN_TABLES_ATOMIC_V2,
+    COMMIT_PLANNED_ASSIGNMENT,
+    COMMIT_PLANNED_ASSIGNMENTS,
+    VALIDATE_BOOKING_CAPACITY,
+)
 from tests.support import pg
 from tests.support.floor import SERVICE_DATE, TIMEZONE, add_booking, commit, count, seed_floor
 
@@ -469,3 +478,85 @@ async def test_concurrent_batches_take_their_locks_in_one_order_and_never_deadlo
         rows_a, rows_b = await asyncio.wait_for(asyncio.gather(first, second), timeout=30)
     assert [r[1] for r in rows_a] == ["assigned"] * 3
     assert [r[1] for r in rows_b] == ["assigned"] * 2
+
+
+# --------------------------------------------------------------------------------------------------
+# The service's classification of the commit path's errors, through the real functions (revision 0009)
+# --------------------------------------------------------------------------------------------------
+def _window(booking_start: str, booking_end: str) -> tuple[dt.datetime, dt.datetime]:
+    zone = ZoneInfo(TIMEZONE)
+    return (dt.datetime.combine(SERVICE_DATE, dt.time.fromisoformat(booking_start), zone),
+            dt.datetime.combine(SERVICE_DATE, dt.time.fromisoformat(booking_end), zone))
+
+
+def _overlap(url: str, f) -> tuple[uuid.UUID, uuid.UUID, tuple[str, str]]:
+    _planned(url, f.restaurant, f.b1, [f.t2], "k1")
+    return f.b2, f.t2, ("18:30", "20:30")
+
+
+def _held(url: str, f) -> tuple[uuid.UUID, uuid.UUID, tuple[str, str]]:
+    _hold(url, f, f.b2, f.t1)
+    return f.b1, f.t1, ("18:00", "20:00")
+
+
+def _over_capacity(url: str, f) -> tuple[uuid.UUID, uuid.UUID, tuple[str, str]]:
+    pg.run(url, "INSERT INTO restaurant_capacity_rules (restaurant_id, service_period_id, max_covers) VALUES (%s, %s, 1)",
+           (f.restaurant, f.dinner))
+    return f.b1, f.t1, ("18:00", "20:00")
+
+
+# The messages each case raises, and the function that raises them (to reword it below).
+_CASES = {
+    "CA002": (_overlap, "ASSIGNMENT_CONFLICT", True, "assign_tables_atomic_v2", "allocations_no_overlap"),
+    "CA003": (_held, "ASSIGNMENT_CONFLICT", True, "assign_tables_atomic_v2", "Hold conflict prevents assignment"),
+    "CA001": (_over_capacity, "CAPACITY_EXCEEDED", False, "validate_booking_capacity_after_assignment",
+              "capacity_exceeded_post_assignment"),
+}
+
+
+_SIGNATURES = {"assign_tables_atomic_v2": ASSIGN_TABLES_ATOMIC_V2, "validate_booking_capacity_after_assignment":
+               VALIDATE_BOOKING_CAPACITY}
+
+
+def _live_body(url: str, name: str) -> str:
+    return pg.run(url, "SELECT prosrc FROM pg_proc WHERE oid = to_regprocedure(%s)", (_SIGNATURES[name].signature,))[0][0]
+
+
+def _replace_function(url: str, name: str, body: str) -> None:
+    pg.run(url, replace(_SIGNATURES[name], body=body).create_sql)  # header as installed, body changed
+
+
+@pytest.mark.parametrize("wording", ["as shipped", "reworded", "old SQLSTATE P0001"])
+@pytest.mark.parametrize("state", sorted(_CASES))
+async def test_commit_errors_are_classified_by_sqlstate_alone(head_db: str, state: str, wording: str) -> None:
+    """Each of the commit path's SQLSTATEs maps to its skip code, single and batched, whatever the message
+    says: reworded messages classify the same; the old texts under a bare P0001 are nobody's class."""
+    setup, code, retryable, function, message = _CASES[state]
+    f = seed_floor(head_db)
+    booking, table, (start, end) = setup(head_db, f)
+    body = _live_body(head_db, function)
+    assert body.count(f"'{message}") >= 1 and f"ERRCODE = '{state}'" in body
+    if wording == "reworded":
+        _replace_function(head_db, function, body.replace(f"'{message}", "'reworded: "))
+    elif wording == "old SQLSTATE P0001":
+        _replace_function(head_db, function, body.replace(f"ERRCODE = '{state}'", "ERRCODE = 'P0001'"))
+    expected = (code, retryable) if wording != "old SQLSTATE P0001" else ("ASSIGNMENT_REPOSITORY_ERROR", False)
+    start_at, end_at = _window(start, end)
+
+    planned = PlannedAssignment(booking_id=str(booking), table_ids=(str(table),), table_numbers=("T",),
+                                block_start=start_at, block_end=end_at, require_adjacency=False,
+                                idempotency_key="batched", score=0.0, party_size=2, stage="greedy")
+    conn = await asyncpg.connect(_as_app(head_db))
+    try:
+        single = await repo.commit_assignment(
+            conn, f.restaurant, str(booking), (str(table),), idempotency_key="single", require_adjacency=False,
+            assigned_by=None, start_at=start_at, end_at=end_at)
+        batched = await repo.commit_batch(conn, f.restaurant, [planned], assigned_by=None)
+    finally:
+        await conn.close()
+    assert batched is not None
+    for outcome in (single, batched[str(booking)]):
+        assert not outcome.ok
+        assert (outcome.code, outcome.retryable) == expected
+        assert outcome.sqlstate == (state if wording != "old SQLSTATE P0001" else "P0001")
+        assert (outcome.message or "").startswith("reworded: " if wording == "reworded" else message)
