@@ -328,7 +328,7 @@ class CommitOutcome:
 
 
 # The commit path's own errors have SQLSTATEs of their own, class "CA" (revision 0009, docs/schema.md
-# §6.1), so the class comes from the SQLSTATE alone: their message texts are kept for the original
+# docs/schema.md §6.1), so the class comes from the SQLSTATE alone: their message texts are kept for the original
 # platform's callers and may change without changing what the service does. Anything else raised as
 # P0001 (raise_exception) is not one of ours and ends as a repository error.
 COMMIT_ERROR_STATES: Mapping[str, tuple[str, bool]] = {
@@ -340,6 +340,8 @@ COMMIT_ERROR_STATES: Mapping[str, tuple[str, bool]] = {
 
 def classify(sqlstate: str | None) -> tuple[str, bool]:
     """(skip code, retry with another table set?) from the SQLSTATE: docs/assign-tables.md §8.3 [REC]."""
+    if sqlstate is None:
+        return ASSIGNMENT_REPOSITORY_ERROR, False
     if sqlstate in COMMIT_ERROR_STATES:
         return COMMIT_ERROR_STATES[sqlstate]
     if sqlstate in _CONFLICT_STATES:

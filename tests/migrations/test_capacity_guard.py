@@ -1,4 +1,4 @@
-"""Capacity guard, kill switch and the update function — schema.md §7 cases 26–30, fixtures C and C2."""
+"""Capacity guard, kill switch and the update function — docs/schema.md §7 cases 26–30, fixtures C and C2."""
 
 from __future__ import annotations
 
@@ -130,7 +130,7 @@ def test_28_kill_switch_on_or_unset(head_db: str, over_limit: Floor, value: str 
 
 
 def test_update_function_capacity_exceeded(head_db: str, over_limit: Floor) -> None:
-    """The update path applies the same rule (and does not read the kill switch, §3.3)."""
+    """The update path applies the same rule (and does not read the kill switch, docs/schema.md §3.3)."""
     f = over_limit
     result = _update(head_db, f, f.b2, 4, session_sql=("SET app.capacity.post_assignment.enabled = 'off'",))
     # others (not cancelled/no_show, this booking excluded): 2 + 6 + 8 (pending_allocation counts here) = 16

@@ -1,4 +1,4 @@
-"""assign_tables_atomic_v2 at head — schema.md §7 cases 17–25, assign_tables_first_fit (§3.4), and revision
+"""assign_tables_atomic_v2 at head — docs/schema.md §7 cases 17–25, assign_tables_first_fit (§3.4), and revision
 0007's commit_planned_assignment (the auto-assign commit path)."""
 
 from __future__ import annotations

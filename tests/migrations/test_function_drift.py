@@ -1,4 +1,4 @@
-"""Adoption of drifted function definitions — schema.md §6.2 fixtures A (merged commit), E1–E4, case 37 (functions).
+"""Adoption of drifted function definitions — docs/schema.md §6.2 fixtures A (merged commit), E1–E4, case 37 (functions).
 
 Each fixture starts from a head database, applies the alteration (archived original bodies live in
 tests/fixtures/original/), then drops the version table and the ledger so that the next upgrade sees a

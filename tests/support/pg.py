@@ -95,7 +95,7 @@ def run(url: str, sql: str, params: tuple | dict | None = None) -> list[tuple]:
         return cur.fetchall() if cur.description else []
 
 
-# The commit path's own SQLSTATEs (revision 0009, docs/schema.md §6.1). psycopg knows no class "CA", so it
+# The commit path's own SQLSTATEs (revision 0009, docs/schema.md §3.7). psycopg knows no class "CA", so it
 # raises its base error class for them: tests match the SQLSTATE itself.
 CAPACITY_EXCEEDED_STATE = "CA001"
 ALLOCATION_OVERLAP_STATE = "CA002"
