@@ -330,3 +330,28 @@ def test_capacity_rule_for_rejects_an_unknown_lock(head_db: str) -> None:
     f = seed_floor(head_db)
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="none, wait or nowait"):
         pg.run(head_db, "SELECT * FROM capacity_rule_for(%s, %s, NULL, 'share')", (f.restaurant, f.date))
+
+
+def test_revision_0009_downgrade_restores_the_previous_bodies(head_db: str) -> None:
+    """Downgrading 0009 puts back each function it replaced byte for byte (with its marker) and drops the
+    lookup it created; upgrading again reinstates the head bodies."""
+    names = ["assign_tables_atomic_v2", "assign_tables_first_fit", "get_or_create_booking_slot",
+             "update_booking_with_capacity_check", "validate_booking_capacity_after_assignment", "capacity_rule_for"]
+
+    def bodies() -> dict[str, tuple[str, str]]:
+        rows = pg.run(head_db, "SELECT proname, md5(prosrc), obj_description(oid, 'pg_proc') FROM pg_proc"
+                      " WHERE pronamespace = 'public'::regnamespace AND proname = ANY (%s)", (names,))
+        return {name: (md5, marker) for name, md5, marker in rows}
+
+    at_head = bodies()
+    assert set(at_head) == set(names)
+    migrate.downgrade(head_db, "0008_column_types")
+    before = bodies()
+    assert "capacity_rule_for" not in before
+    assert all(before[n] != at_head[n] for n in before)  # every one of them was replaced by 0009
+    assert count(head_db, "SELECT count(*) FROM capacity_schema_ledger WHERE revision = '0009_error_sqlstates'") == 0
+
+    migrate.upgrade(head_db, "head")
+    assert bodies() == at_head
+    migrate.downgrade(head_db, "0008_column_types")
+    assert bodies() == before
