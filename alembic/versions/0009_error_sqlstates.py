@@ -4,8 +4,8 @@ Revision ID: 0009_error_sqlstates
 Revises: 0008_column_types
 
 The commit path raised its three business errors as SQLSTATE P0001 (raise_exception), so the service could
-only tell them apart by their message text. They now carry a class of their own, "CA" (docs/schema.md
-docs/schema.md §6.1): CA001 capacity exceeded after the assignment (validate_booking_capacity_after_assignment), CA002
+only tell them apart by their message text. They now carry a class of their own, "CA"
+(docs/schema.md §3.7): CA001 capacity exceeded after the assignment (validate_booking_capacity_after_assignment), CA002
 allocation overlap (assign_tables_atomic_v2, assign_tables_first_fit), CA003 hold conflict
 (assign_tables_atomic_v2). Message, DETAIL and HINT texts are unchanged, for callers of the original
 platform that match on them; assign_tables_first_fit now moves to its next candidate on CA002 instead of

@@ -327,8 +327,8 @@ class CommitOutcome:
     already_assigned: bool = False  # the booking held exactly this set before (a retried run)
 
 
-# The commit path's own errors have SQLSTATEs of their own, class "CA" (revision 0009, docs/schema.md
-# docs/schema.md §6.1), so the class comes from the SQLSTATE alone: their message texts are kept for the original
+# The commit path's own errors have SQLSTATEs of their own, class "CA" (revision 0009,
+# docs/schema.md §3.7), so the class comes from the SQLSTATE alone: their message texts are kept for the original
 # platform's callers and may change without changing what the service does. Anything else raised as
 # P0001 (raise_exception) is not one of ours and ends as a repository error.
 COMMIT_ERROR_STATES: Mapping[str, tuple[str, bool]] = {
