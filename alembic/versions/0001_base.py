@@ -1,4 +1,4 @@
-"""Base schema: ledger, roles, enums, tenant helpers, capacity tables, RLS and grants (schema.md §5.3).
+"""Base schema: ledger, roles, enums, tenant helpers, capacity tables, RLS and grants (docs/schema.md §5.3).
 
 Every step is a guarded DO block (or CREATE INDEX CONCURRENTLY IF NOT EXISTS), so the offline script is
 the same as an online run and a second run executes no DDL. On greenfield everything is built inside the
@@ -166,7 +166,7 @@ def upgrade() -> None:
     constraints = catalog.CONSTRAINTS[REV]
     indexes = catalog.INDEXES[REV]
 
-    # §5.3 items 1–4: ledger + mode, extension, roles, enum types.
+    # docs/schema.md §5.3 items 1–4: ledger + mode, extension, roles, enum types.
     run_sql(
         create_ledger(),
         record_mode(REV),

@@ -3,7 +3,7 @@
 Revision ID: 0002_merge_groups
 Revises: 0001_base
 
-schema.md §5.4. Every step is a catalog-guarded DO block (same text online and offline); the column
+docs/schema.md §5.4. Every step is a catalog-guarded DO block (same text online and offline); the column
 additions and NOT VALID FKs run in the revision transaction, validation, concurrent indexes and the
 batched back-fills run in autocommit blocks, so each of those commits on its own and a re-run resumes.
 """
@@ -49,7 +49,7 @@ PROGRESS_S = 2  # at most this long between two progress NOTICEs of a back-fill
 
 
 def _resource_type_check() -> str:
-    """§5.4 item 1: re-shape the CHECK if it is missing or lacks one of the three types."""
+    """docs/schema.md §5.4 item 1: re-shape the CHECK if it is missing or lacks one of the three types."""
     con = RESOURCE_TYPE_CHECK
     key = f"{con.table}.{con.name}"
     add = f"ALTER TABLE public.{con.table} ADD CONSTRAINT {con.name} {con.definition} NOT VALID"
@@ -75,7 +75,7 @@ EXECUTE {dollar(add, 'ddl')};""",
 
 
 def _size_gate(max_rows: int, allow_long_lock: bool) -> str:
-    """§5.2: adding the STORED generated column rewrites the table under ACCESS EXCLUSIVE. The limit and
+    """docs/schema.md §5.2: adding the STORED generated column rewrites the table under ACCESS EXCLUSIVE. The limit and
     the operator's bypass are literals baked in when the SQL is generated."""
     if allow_long_lock:
         return ""
@@ -172,7 +172,7 @@ def _backfill_assignments() -> str:
 
     - allocation_id = the booking's `table` allocation for that table overlapping the assignment window,
       newest first (the rule of 20251101170000);
-    - §5.4 item 8 [REC]: merge_group_id of a booking with >= 2 assignment rows and exactly one
+    - docs/schema.md §5.4 item 8 [REC]: merge_group_id of a booking with >= 2 assignment rows and exactly one
       merge_group allocation = that allocation; zero or several are ambiguous, left NULL and counted.
 
     The walk is by booking_id, so every booking's rows are in one batch (the merge rule counts them with a
@@ -235,7 +235,7 @@ RAISE NOTICE 'capacity back-fill {BTA}.merge_group_id: % rows set; % multi-table
 
 
 def _ensure_view() -> str:
-    """§5.4 item 9. The marker comment makes a re-run a no-op; a view of that name with another
+    """docs/schema.md §5.4 item 9. The marker comment makes a re-run a no-op; a view of that name with another
     definition is replaced (a view holds no data), its old text kept in the ledger."""
     return do_block(
         f"""IF {regclass(BTA)} IS NULL OR {regclass('allocations')} IS NULL THEN

@@ -3,7 +3,7 @@
 Revision ID: 0003_overlap_confirm_cache
 Revises: 0002_merge_groups
 
-schema.md §5.5. The constraint swap happens in one transaction under an explicit ACCESS EXCLUSIVE lock
+docs/schema.md §5.5. The constraint swap happens in one transaction under an explicit ACCESS EXCLUSIVE lock
 (taken under lock_timeout, so a long reader makes the revision fail with 55P03 instead of queueing every
 other session behind it), after the overlap pre-flight has run twice: before the lock and again under it,
 because rows may arrive under the old, weaker constraint in between. Nothing is ever deleted to make a
@@ -30,7 +30,7 @@ ASSIGNMENT_EXCLUSION = _BY_NAME[preflight.ASSIGNMENT_EXCLUSION]
 BCR_CONSTRAINTS = [c for c in catalog.CONSTRAINTS[revision] if c.table == BCR]
 BCR_INDEXES = catalog.INDEXES[revision]
 
-# Shape (a) of §2.8: the endpoint-era constraint, replaced together with any other allocations_no_overlap.
+# Shape (a) of docs/schema.md §2.2: the endpoint-era constraint, replaced together with any other allocations_no_overlap.
 LEGACY_EXCLUSION = "allocations_resource_window_excl"
 # Redundant with the exclusion constraint's own GiST index (20251113203000 drops it too).
 # Memory for the GiST builds under the lock (this transaction only): a quarter less time than the 64MB default.
@@ -89,7 +89,7 @@ END IF;"""
 
 
 def _overlap_constraints(max_locked_rows: int | None = None) -> str:
-    """§5.5 items 3–5 in one DO block: lock only when something must change, re-check under the lock,
+    """docs/schema.md §5.5 items 3–5 in one DO block: lock only when something must change, re-check under the lock,
     swap constraints, drop the redundant index, add the window CHECK NOT VALID. ``max_locked_rows``: the
     size gate (None when the operator passed -x allow_long_lock=true)."""
     gate = ""

@@ -1,6 +1,6 @@
 """Capacity functions: guarded capacity checks, the atomic table-assignment commit, triggers.
 
-schema.md §5.6. Every step is a catalog-guarded DO block, so a second run executes no DDL and the offline
+docs/schema.md §5.6. Every step is a catalog-guarded DO block, so a second run executes no DDL and the offline
 script is the same text. Replaced definitions are saved in the ledger for the downgrade.
 
 Revision ID: 0004_capacity_functions

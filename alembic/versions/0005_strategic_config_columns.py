@@ -3,7 +3,7 @@
 Revision ID: 0005_strategic_config_columns
 Revises: 0004_capacity_functions
 
-schema.md §5.7 (seed 000: legacy weights JSON). Every step is a guarded DO block, so the offline script
+docs/schema.md §5.7 (the legacy weights JSON, docs/strategic-config.md). Every step is a guarded DO block, so the offline script
 is the same as an online run and a second run executes no DDL. SQL builders: service/schema/strategic_configs.py.
 """
 

@@ -3,7 +3,7 @@
 Revision ID: 0006_allocator_policy
 Revises: 0005_strategic_config_columns
 
-Issue 5: the original hard-coded these (assign-tables.md §7.3, §7.6); a restaurant without a row keeps
+Issue 5: the original hard-coded these (docs/assign-tables.md §7.3, §7.6); a restaurant without a row keeps
 the original's values. Every step is a guarded DO block (offline script = online run, a second run
 executes no DDL). SQL builders: service/schema/allocator_policy.py.
 """

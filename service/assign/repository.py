@@ -327,30 +327,23 @@ class CommitOutcome:
     already_assigned: bool = False  # the booking held exactly this set before (a retried run)
 
 
-# SQLSTATE P0001 (raise_exception) carries no class of its own: the commit functions raise it with a fixed
-# condition name as the whole message text (the only field commit_planned_assignments hands back per
-# booking). Matched whole (or by the fixed start of a message with an id in it), never searched for.
-P0001_CONDITIONS: Mapping[str, tuple[str, bool]] = {
-    "capacity_exceeded_post_assignment": (CAPACITY_EXCEEDED, False),
-    "allocations_no_overlap": (ASSIGNMENT_CONFLICT, True),
+# The commit path's own errors have SQLSTATEs of their own, class "CA" (revision 0009,
+# docs/schema.md §3.7), so the class comes from the SQLSTATE alone: their message texts are kept for the original
+# platform's callers and may change without changing what the service does. Anything else raised as
+# P0001 (raise_exception) is not one of ours and ends as a repository error.
+COMMIT_ERROR_STATES: Mapping[str, tuple[str, bool]] = {
+    "CA001": (CAPACITY_EXCEEDED, False),  # capacity_exceeded_post_assignment
+    "CA002": (ASSIGNMENT_CONFLICT, True),  # allocations_no_overlap
+    "CA003": (ASSIGNMENT_CONFLICT, True),  # hold conflict
 }
-P0001_PREFIXES: tuple[tuple[str, tuple[str, bool]], ...] = (
-    ("Hold conflict prevents assignment", (ASSIGNMENT_CONFLICT, True)),
-    # the platform's original function, still live on a database adopted but not yet migrated
-    ("assign_tables_atomic_v2 assignment overlap for table", (ASSIGNMENT_CONFLICT, True)),
-)
 
 
-def classify(sqlstate: str | None, message: str) -> tuple[str, bool]:
-    """(skip code, retry with another table set?): docs/assign-tables.md §8.3 [REC]."""
-    if sqlstate == "P0001":
-        condition = message.strip()
-        if condition in P0001_CONDITIONS:
-            return P0001_CONDITIONS[condition]
-        for prefix, outcome in P0001_PREFIXES:
-            if condition.startswith(prefix):
-                return outcome
+def classify(sqlstate: str | None) -> tuple[str, bool]:
+    """(skip code, retry with another table set?) from the SQLSTATE: docs/assign-tables.md §8.3 [REC]."""
+    if sqlstate is None:
         return ASSIGNMENT_REPOSITORY_ERROR, False
+    if sqlstate in COMMIT_ERROR_STATES:
+        return COMMIT_ERROR_STATES[sqlstate]
     if sqlstate in _CONFLICT_STATES:
         return ASSIGNMENT_CONFLICT, True
     if sqlstate in _VALIDATION_STATES:
@@ -514,5 +507,5 @@ def _raise_if_fatal(state: str | None, message: str, cause: BaseException | None
 
 
 def _error_outcome(state: str | None, message: str) -> CommitOutcome:
-    code, retryable = classify(state, message)
+    code, retryable = classify(state)
     return CommitOutcome(False, code=code, sqlstate=state, message=message, retryable=retryable)

@@ -648,7 +648,7 @@ def drop_open_policies(revision: str, table: str, role: str, keep: Sequence[str]
     """Drop every permissive policy on ``table`` that lets ``role`` (or PUBLIC) see all rows (``USING (true)``).
 
     Permissive policies are OR-combined, so one such leftover voids every tenant policy on the table
-    (schema.md §4.2 item 6). Matched by shape, not by name: adopted databases name them in many ways.
+    (docs/schema.md §4.2 item 6). Matched by shape, not by name: adopted databases name them in many ways.
     Each dropped definition is saved in the ledger. ``keep``: this service's own policies of that shape.
     """
     keep_sql = ", ".join(lit(k) for k in keep) or "NULL"

@@ -36,7 +36,7 @@ OVERLAP_HINT = (
 PAIRS_SHOWN = 50
 SORT_MEMORY = "256MB"
 
-# Roles revision 0001 creates when missing (schema.md §4.2).
+# Roles revision 0001 creates when missing (docs/schema.md §4.2).
 REQUIRED_ROLES = ("anon", "authenticated", "service_role", "capacity_owner", "capacity_app")
 _TEXT_ALIASES = ("text", "character varying", "varchar", "citext")
 
@@ -340,7 +340,7 @@ END LOOP;
 
 
 # --------------------------------------------------------------------------------------------------
-# size gates (§5.2): the long ACCESS EXCLUSIVE locks of the chain — 0002's rewrite for its generated column
+# size gates (docs/schema.md §5.2): the long ACCESS EXCLUSIVE locks of the chain — 0002's rewrite for its generated column
 # and 0003's build of allocations_no_overlap
 # --------------------------------------------------------------------------------------------------
 def _allow_long_lock() -> bool:

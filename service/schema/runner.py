@@ -29,7 +29,7 @@ def run_sql(*chunks: str) -> None:
         cur.execute(sql)
 
 
-# Fault injection (schema.md §7 case 5): ``migrate.upgrade(..., fault_after_autocommit_block=N)`` puts N in
+# Fault injection (docs/schema.md §7 case 5): ``migrate.upgrade(..., fault_after_autocommit_block=N)`` puts N in
 # the Alembic config; the run then dies right after its N-th autocommit block, as a killed process would
 # (what the block did is committed, the rest of the revision and its version row are not).
 FAULT_AFTER_BLOCK = "fault_after_autocommit_block"

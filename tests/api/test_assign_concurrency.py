@@ -140,16 +140,19 @@ async def test_database_outage_during_the_run_is_503(busy: AssignWorld) -> None:
 
 
 def test_unknown_sqlstates_are_repository_errors() -> None:
-    """Case 44 classification table (docs/assign-tables.md §8.3)."""
-    assert repo.classify("23P01", "") == ("ASSIGNMENT_CONFLICT", True)
-    assert repo.classify("23505", "") == ("ASSIGNMENT_CONFLICT", True)
-    assert repo.classify("P0001", "allocations_no_overlap") == ("ASSIGNMENT_CONFLICT", True)
-    assert repo.classify("P0001", "Hold conflict prevents assignment") == ("ASSIGNMENT_CONFLICT", True)
-    assert repo.classify("P0001", "capacity_exceeded_post_assignment") == ("CAPACITY_EXCEEDED", False)
+    """Case 44 classification table (docs/assign-tables.md §8.3): by SQLSTATE alone (docs/schema.md §6.1)."""
+    assert repo.classify("23P01") == ("ASSIGNMENT_CONFLICT", True)
+    assert repo.classify("23505") == ("ASSIGNMENT_CONFLICT", True)
+    assert repo.classify("CA002") == ("ASSIGNMENT_CONFLICT", True)
+    assert repo.classify("CA003") == ("ASSIGNMENT_CONFLICT", True)
+    assert repo.classify("CA001") == ("CAPACITY_EXCEEDED", False)
     for state in ("23514", "23503", "23502", "22023", "22000", "P0002", "P0003"):
-        assert repo.classify(state, "Tables must be adjacent") == ("ASSIGNMENT_VALIDATION", True)
-    assert repo.classify("XX000", "") == ("ASSIGNMENT_REPOSITORY_ERROR", False)
-    assert repo.classify("42501", "tenant") == ("ASSIGNMENT_REPOSITORY_ERROR", False)
+        assert repo.classify(state) == ("ASSIGNMENT_VALIDATION", True)
+    assert repo.classify("XX000") == ("ASSIGNMENT_REPOSITORY_ERROR", False)
+    assert repo.classify("42501") == ("ASSIGNMENT_REPOSITORY_ERROR", False)
+    # a bare raise_exception is nobody's class, whatever its text says
+    assert repo.classify("P0001") == ("ASSIGNMENT_REPOSITORY_ERROR", False)
+    assert repo.classify(None) == ("ASSIGNMENT_REPOSITORY_ERROR", False)
 
 
 async def test_connection_lost_mid_run_is_503_and_earlier_commits_stay(

@@ -273,7 +273,7 @@ async def test_status_filter(aw: AssignWorld, client: httpx.AsyncClient) -> None
 
 
 async def test_capacity_exceeded_is_a_skip_without_a_second_plan(aw: AssignWorld, client: httpx.AsyncClient) -> None:
-    """Case 44: P0001 capacity_exceeded_post_assignment → CAPACITY_EXCEEDED at once (one attempt)."""
+    """Case 44: CA001 capacity_exceeded_post_assignment → CAPACITY_EXCEEDED at once (one attempt)."""
     aw.sql("INSERT INTO restaurant_capacity_rules (restaurant_id, service_period_id, max_covers) VALUES (%s, %s, 5)",
            (aw.rid, aw.floor.dinner))
     resp = await aw.assign(client)
@@ -282,7 +282,7 @@ async def test_capacity_exceeded_is_a_skip_without_a_second_plan(aw: AssignWorld
     assert body["assigned"] == []
     assert {(s["bookingId"], s["reasonCode"]) for s in body["skipped"]} == {
         (str(aw.floor.b1), "CAPACITY_EXCEEDED"), (str(aw.floor.b2), "CAPACITY_EXCEEDED")}
-    assert all(d["commit"]["attempts"] == 1 and d["commit"]["sqlstate"] == "P0001" for d in body["decisions"])
+    assert all(d["commit"]["attempts"] == 1 and d["commit"]["sqlstate"] == "CA001" for d in body["decisions"])
     assert {d["reasonCode"] for d in body["decisions"]} == {"CAPACITY_EXCEEDED"}
     assert _written(aw) == (0, 0, 0)
 

@@ -8,9 +8,8 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# service/schema, tests/migrations and docs/schema.md are kept by the schema's owner (issue 9)
-SCOPES = ["service", "docs", "bench", "tests/api", "tests/domain", "tests/app", "README.md"]
-EXCLUDED = ("service/schema/", "docs/schema.md")
+SCOPES = ["service", "alembic", "docs", "bench", "tests/api", "tests/domain", "tests/app", "tests/migrations", "tests/support",
+          "README.md"]
 REF = re.compile(r"(?:((?:docs/)?[a-z-]+\.md) )?§ ?(\d+(?:\.\d+)*)")
 
 
@@ -24,7 +23,7 @@ def _sources() -> list[Path]:
     for scope in SCOPES:
         path = ROOT / scope
         candidates = [path] if path.is_file() else [*path.rglob("*.py"), *path.rglob("*.md")]
-        files += [f for f in candidates if not str(f.relative_to(ROOT)).startswith(EXCLUDED)]
+        files += candidates
     return sorted(files)
 
 

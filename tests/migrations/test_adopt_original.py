@@ -1,4 +1,4 @@
-"""Adoption of a database created by the original (Supabase-based) platform (schema.md §1.2, §6).
+"""Adoption of a database created by the original (Supabase-based) platform (docs/schema.md §1.2, §6).
 
 The fixture ``tests/fixtures/original/platform_schema.sql`` is production around HEAD: no Alembic history of
 ours, the original's policies, grants, function versions and overloads, legacy strategic_configs and real

@@ -1,4 +1,4 @@
-"""Revision 0001_base (schema.md §5.3): greenfield, idempotence, adoption, drift refusal, RLS, downgrade."""
+"""Revision 0001_base (docs/schema.md §5.3): greenfield, idempotence, adoption, drift refusal, RLS, downgrade."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def test_greenfield_creates_tables_enums_functions_and_owner(empty_db: str) -> N
     rls = dict(pg.run(empty_db, "SELECT relname, relrowsecurity FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'"))
     assert all(rls[t] for t in BASE_TABLES)
 
-    # What greenfield must not create (§2).
+    # What greenfield must not create (docs/schema.md §2).
     cons = {r[0] for r in pg.run(empty_db, "SELECT conname FROM pg_constraint")}
     assert "booking_table_assignments_table_id_slot_id_key" not in cons
     assert "allocations_no_overlap" not in cons
@@ -289,7 +289,7 @@ def test_downgrade_refused_on_adopted_database(adopted_db: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# RLS / roles (§7 cases 31, 33, 34)
+# RLS / roles (docs/schema.md §7 cases 31, 33, 34)
 # --------------------------------------------------------------------------------------------------
 R = "00000000-0000-0000-0000-0000000000f1"
 OTHER = "00000000-0000-0000-0000-0000000000f2"
@@ -392,7 +392,7 @@ def test_staff_policies_only_where_auth_uid_exists(empty_db: str, pg_admin_url: 
         expected = {p.name for pols in security.POLICIES.values() for p in pols if p.staff}
         expected -= {p.name for p in security.POLICIES["booking_confirmation_results"] if p.staff}
         assert names == expected
-        # strategic_configs: members read, only owners/managers write (strategic-config.md §4.4 item 6).
+        # strategic_configs: members read, only owners/managers write (docs/strategic-config.md §4.3).
         sc = {r[0]: r[1] for r in pg.run(supabase_like, "SELECT policyname, cmd FROM pg_policies WHERE tablename = 'strategic_configs' AND 'authenticated' = ANY(roles)")}
         assert sc == {
             "Members can view strategic configs": "SELECT",

@@ -1,4 +1,4 @@
-"""Capacity guard, kill switch and the update function — schema.md §7 cases 26–30, fixtures C and C2."""
+"""Capacity guard, kill switch and the update function — docs/schema.md §7 cases 26–30, fixtures C and C2."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import uuid
 
 import psycopg
 import pytest
-from psycopg import errors
 
 from service.schema import migrate
 from service.schema.released.capacity_functions import ensure_capacity_rules_sql
@@ -105,7 +104,7 @@ def over_limit(head_db: str) -> Floor:
 
 def test_27_capacity_exceeded_post_assignment(head_db: str, over_limit: Floor) -> None:
     f = over_limit
-    with pytest.raises(errors.RaiseException) as exc:
+    with pg.raises_sqlstate(pg.CAPACITY_EXCEEDED_STATE) as exc:
         commit(head_db, f.b2, [f.t2])
     assert exc.value.diag.message_primary == "capacity_exceeded_post_assignment"
     assert "covers 12/10" in (exc.value.diag.message_detail or "")
@@ -125,13 +124,13 @@ def test_28_kill_switch_off(head_db: str, over_limit: Floor, value: str) -> None
 def test_28_kill_switch_on_or_unset(head_db: str, over_limit: Floor, value: str | None) -> None:
     f = over_limit
     settings = {} if value is None else {"app.capacity.post_assignment.enabled": value}
-    with pytest.raises(errors.RaiseException, match="capacity_exceeded_post_assignment"):
+    with pg.raises_sqlstate(pg.CAPACITY_EXCEEDED_STATE, match="capacity_exceeded_post_assignment"):
         commit(head_db, f.b2, [f.t2], settings=settings)
     assert _b2_rows(head_db, f) == 0
 
 
 def test_update_function_capacity_exceeded(head_db: str, over_limit: Floor) -> None:
-    """The update path applies the same rule (and does not read the kill switch, §3.3)."""
+    """The update path applies the same rule (and does not read the kill switch, docs/schema.md §3.3)."""
     f = over_limit
     result = _update(head_db, f, f.b2, 4, session_sql=("SET app.capacity.post_assignment.enabled = 'off'",))
     # others (not cancelled/no_show, this booking excluded): 2 + 6 + 8 (pending_allocation counts here) = 16
@@ -228,7 +227,7 @@ def test_ensure_capacity_rules_recreates_the_table_once(head_db: str) -> None:
     # Now the rule applies again.
     f = seed_floor(head_db)
     _rule(head_db, f, 1)
-    with pytest.raises(errors.RaiseException, match="capacity_exceeded_post_assignment"):
+    with pg.raises_sqlstate(pg.CAPACITY_EXCEEDED_STATE, match="capacity_exceeded_post_assignment"):
         commit(head_db, f.b1, [f.t1])
 
     # Second run: no DDL object at all.
@@ -242,3 +241,117 @@ def test_ensure_capacity_rules_recreates_the_table_once(head_db: str) -> None:
     pg.run(head_db, ensure_capacity_rules_sql())
     pg.run(head_db, "DROP EVENT TRIGGER h3_ddl_seen")
     assert pg.run(head_db, "SELECT tag FROM h3_ddl_log") == []
+
+
+# --------------------------------------------------------------------------------------------------
+# capacity_rule_for (revision 0009): the one lookup behind the update, the post-assignment check and slots
+# --------------------------------------------------------------------------------------------------
+def _limit_each_caller_applies(url: str, f: Floor, slot_time: str, *, before_0009: bool) -> dict[str, int | None]:
+    """The max_covers each caller of capacity_rule_for ends up with (None: no rule applies)."""
+    if before_0009:  # each caller still had its own copy of the lookup
+        looked_up = [(None,)]
+    else:
+        looked_up = pg.run(url, "SELECT max_covers FROM capacity_rule_for(%s, %s, %s)", (f.restaurant, f.date, f.dinner))
+    update = _update(url, f, f.b1, 2)
+    update_max = (update.get("capacity") or update.get("details"))["maxCovers"]
+    try:
+        pg.run(url, "SELECT validate_booking_capacity_after_assignment(%s)", (f.b1,))
+        validate_max = None
+    except psycopg.Error as exc:
+        assert exc.sqlstate == ("P0001" if before_0009 else pg.CAPACITY_EXCEEDED_STATE), exc
+        detail = exc.diag.message_detail or ""
+        validate_max = int(detail.split(",")[0].split("/")[1])  # "covers 26/5, parties …"
+    slot_id = pg.run(url, "SELECT get_or_create_booking_slot(%s, %s, %s)", (f.restaurant, f.date, slot_time))[0][0]
+    slot = pg.run(url, "SELECT available_capacity FROM booking_slots WHERE id = %s", (slot_id,))[0][0]
+    return {
+        "lookup": looked_up[0][0] if looked_up else None,
+        "update": None if update_max == 999999 else update_max,
+        "validate": validate_max,
+        "slot": None if slot == 999 else slot,
+    }
+
+
+@pytest.mark.parametrize("revision", ["0008_column_types", "head"])
+def test_capacity_rule_for_is_the_rule_every_caller_applies(head_db: str, revision: str) -> None:
+    """The most specific rule wins — latest effective date, then a weekday rule, then a period rule — and the
+    update function, the post-assignment check and slot creation all apply that same rule, as each one's own
+    copy of the lookup did before revision 0009."""
+    before_0009 = revision != "head"
+    if before_0009:
+        migrate.downgrade(head_db, revision)
+    f = seed_floor(head_db)
+    add_booking(head_db, f.restaurant, 20, "19:00", "21:00")  # 26 covers: every rule below is exceeded
+    dow = pg.run(head_db, "SELECT extract(dow FROM %s::date)::int", (f.date,))[0][0]
+    rules = {  # name: (service period, day of week, effective date offset in days, max_covers)
+        "dated": (None, None, -1, 5),
+        "weekday_dinner": (f.dinner, dow, None, 4),
+        "weekday": (None, dow, None, 3),
+        "dinner": (f.dinner, None, None, 2),
+        "future": (None, None, 1, 7),  # not in effect yet
+        "other_weekday": (None, (dow + 1) % 7, None, 8),  # another day
+    }
+    ids = {}
+    for name, (period, day, offset, covers) in rules.items():
+        ids[name] = pg.run(
+            head_db,
+            "INSERT INTO restaurant_capacity_rules (restaurant_id, service_period_id, day_of_week, effective_date,"
+            " max_covers) VALUES (%s, %s, %s, %s::date + %s::int, %s) RETURNING id",
+            (f.restaurant, period, day, f.date, offset, covers),
+        )[0][0]
+
+    seen = []
+    for step, retire in enumerate(["dated", "weekday_dinner", "weekday", "dinner", None]):
+        seen.append(_limit_each_caller_applies(head_db, f, f"19:0{step}", before_0009=before_0009))
+        if retire:
+            pg.run(head_db, "DELETE FROM restaurant_capacity_rules WHERE id = %s", (ids[retire],))
+    expected = [5, 4, 3, 2, None]
+    assert [{k: v for k, v in limits.items() if k != "lookup"} for limits in seen] == [
+        dict.fromkeys(("update", "validate", "slot"), want) for want in expected]
+    if not before_0009:
+        assert [limits["lookup"] for limits in seen] == expected
+
+
+def test_capacity_rule_for_locks_as_each_caller_did(head_db: str) -> None:
+    """The post-assignment check holds the rule until commit (FOR UPDATE); the update function meeting that
+    lock answers BOOKING_CONFLICT at once (NOWAIT); slot creation takes no lock and goes through."""
+    f = seed_floor(head_db)
+    _rule(head_db, f, 100)
+    with psycopg.connect(head_db) as holder:
+        holder.execute("SELECT validate_booking_capacity_after_assignment(%s)", (f.b1,))
+        result = _update(head_db, f, f.b2, 2, session_sql=("SET lock_timeout = 0",))
+        slot = pg.run(head_db, "SELECT get_or_create_booking_slot(%s, %s, '19:15')", (f.restaurant, f.date))
+        holder.rollback()
+    assert result["error"] == "BOOKING_CONFLICT" and result["sqlstate"] == "55P03"
+    assert slot[0][0] is not None
+    assert _update(head_db, f, f.b2, 2)["success"] is True  # lock released with the holder's transaction
+
+
+def test_capacity_rule_for_rejects_an_unknown_lock(head_db: str) -> None:
+    f = seed_floor(head_db)
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="none, wait or nowait"):
+        pg.run(head_db, "SELECT * FROM capacity_rule_for(%s, %s, NULL, 'share')", (f.restaurant, f.date))
+
+
+def test_revision_0009_downgrade_restores_the_previous_bodies(head_db: str) -> None:
+    """Downgrading 0009 puts back each function it replaced byte for byte (with its marker) and drops the
+    lookup it created; upgrading again reinstates the head bodies."""
+    names = ["assign_tables_atomic_v2", "assign_tables_first_fit", "get_or_create_booking_slot",
+             "update_booking_with_capacity_check", "validate_booking_capacity_after_assignment", "capacity_rule_for"]
+
+    def bodies() -> dict[str, tuple[str, str]]:
+        rows = pg.run(head_db, "SELECT proname, md5(prosrc), obj_description(oid, 'pg_proc') FROM pg_proc"
+                      " WHERE pronamespace = 'public'::regnamespace AND proname = ANY (%s)", (names,))
+        return {name: (md5, marker) for name, md5, marker in rows}
+
+    at_head = bodies()
+    assert set(at_head) == set(names)
+    migrate.downgrade(head_db, "0008_column_types")
+    before = bodies()
+    assert "capacity_rule_for" not in before
+    assert all(before[n] != at_head[n] for n in before)  # every one of them was replaced by 0009
+    assert count(head_db, "SELECT count(*) FROM capacity_schema_ledger WHERE revision = '0009_error_sqlstates'") == 0
+
+    migrate.upgrade(head_db, "head")
+    assert bodies() == at_head
+    migrate.downgrade(head_db, "0008_column_types")
+    assert bodies() == before

@@ -171,7 +171,7 @@ def _local(hhmm: str) -> dt.datetime:
 
 def test_validate_booking_capacity_counts_active_statuses(shape: Shape) -> None:
     pg.run(shape.url, RULE, (shape.restaurant, SERVICE_DATE))
-    with pytest.raises(psycopg.errors.RaiseException, match="capacity_exceeded_post_assignment"):
+    with pg.raises_sqlstate(pg.CAPACITY_EXCEEDED_STATE, match="capacity_exceeded_post_assignment"):
         pg.run(shape.url, "SELECT validate_booking_capacity_after_assignment(%s)", (shape.b1,))
     pg.run(shape.url, "UPDATE bookings SET status = 'pending_allocation' WHERE id = %s", (shape.b2,))  # not counted
     pg.run(shape.url, "SELECT validate_booking_capacity_after_assignment(%s)", (shape.b1,))

@@ -1,4 +1,4 @@
-"""assign_tables_atomic_v2 at head — schema.md §7 cases 17–25, assign_tables_first_fit (§3.4), and revision
+"""assign_tables_atomic_v2 at head — docs/schema.md §7 cases 17–25, assign_tables_first_fit (§3.4), and revision
 0007's commit_planned_assignment (the auto-assign commit path)."""
 
 from __future__ import annotations
@@ -8,16 +8,25 @@ import datetime as dt
 import json
 import re
 import uuid
+from dataclasses import replace
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import psycopg
 import pytest
 from psycopg import errors
 from sqlalchemy.engine import make_url
 
+from service.assign import repository as repo
+from service.domain.allocator.day_plan import PlannedAssignment
 from service.domain.allocator.model import ACTIVE_BOOKING_STATUSES
 from service.schema import migrate
-from service.schema.released.capacity_functions import COMMIT_PLANNED_ASSIGNMENT, COMMIT_PLANNED_ASSIGNMENTS
+from service.schema.released.capacity_functions import (
+    ASSIGN_TABLES_ATOMIC_V2,
+    COMMIT_PLANNED_ASSIGNMENT,
+    COMMIT_PLANNED_ASSIGNMENTS,
+    VALIDATE_BOOKING_CAPACITY,
+)
 from tests.support import pg
 from tests.support.floor import SERVICE_DATE, TIMEZONE, add_booking, commit, count, seed_floor
 
@@ -101,9 +110,8 @@ def test_19_merged_commit_without_edge_writes_nothing(head_db: str) -> None:
 def test_20_overlapping_commit_is_allocations_no_overlap(head_db: str) -> None:
     f = seed_floor(head_db)
     commit(head_db, f.b1, [f.t2])
-    with pytest.raises(errors.RaiseException) as exc:
+    with pg.raises_sqlstate(pg.ALLOCATION_OVERLAP_STATE) as exc:
         commit(head_db, f.b2, [f.t2])
-    assert exc.value.sqlstate == "P0001"
     assert exc.value.diag.message_primary == "allocations_no_overlap"
     assert _allocations(head_db, f.b2) == []
     assert _assignments(head_db, f.b2) == []
@@ -153,7 +161,7 @@ def _hold(url: str, f, booking: uuid.UUID | None, table: uuid.UUID) -> uuid.UUID
 def test_22_hold_of_another_booking_blocks(head_db: str) -> None:
     f = seed_floor(head_db)
     _hold(head_db, f, f.b2, f.t1)
-    with pytest.raises(errors.RaiseException, match="Hold conflict"):
+    with pg.raises_sqlstate(pg.HOLD_CONFLICT_STATE, match="Hold conflict"):
         commit(head_db, f.b1, [f.t1])
     assert _assignments(head_db, f.b1) == []
 
@@ -172,7 +180,7 @@ def test_22_own_hold_becomes_the_real_allocation(head_db: str) -> None:
 def test_22_unowned_hold_blocks_and_expired_hold_does_not(head_db: str) -> None:
     f = seed_floor(head_db)
     hold = _hold(head_db, f, None, f.t1)
-    with pytest.raises(errors.RaiseException, match="Hold conflict"):
+    with pg.raises_sqlstate(pg.HOLD_CONFLICT_STATE, match="Hold conflict"):
         commit(head_db, f.b1, [f.t1])
     pg.run(head_db, "UPDATE table_holds SET expires_at = now() - interval '1 minute' WHERE id = %s", (hold,))
     assert len(commit(head_db, f.b1, [f.t1])) == 1
@@ -274,7 +282,7 @@ def test_first_fit_skips_conflicting_candidates(head_db: str) -> None:
     assert keys == [("k-alt03",)]
 
     b4 = add_booking(head_db, f.restaurant, 2, "18:00", "19:00")
-    with pytest.raises(errors.RaiseException, match="allocations_no_overlap"):
+    with pg.raises_sqlstate(pg.ALLOCATION_OVERLAP_STATE, match="allocations_no_overlap"):
         pg.run(head_db, "SELECT * FROM assign_tables_first_fit(%s, %s::jsonb)", (b4, f'[["{f.t1}"], ["{f.t2}"]]'))
     assert _assignments(head_db, b4) == []
 
@@ -365,11 +373,11 @@ def test_commit_planned_assignment_outcomes_as_the_runtime_role(head_db: str) ->
 
 def test_commit_planned_assignment_errors_roll_back_the_whole_call(head_db: str) -> None:
     """An overlap raised inside assign_tables_atomic_v2 leaves nothing of the call behind (the single
-    statement is its own transaction); the service classifies the P0001 as ASSIGNMENT_CONFLICT."""
+    statement is its own transaction); the service classifies its CA002 as ASSIGNMENT_CONFLICT."""
     f = seed_floor(head_db)
     _planned(head_db, f.restaurant, f.b1, [f.t2], "k1")
     before = _written(head_db)
-    with pytest.raises(errors.RaiseException, match="allocations_no_overlap"):
+    with pg.raises_sqlstate(pg.ALLOCATION_OVERLAP_STATE, match="allocations_no_overlap"):
         _planned(head_db, f.restaurant, f.b2, [f.t2], "k2")  # b2 overlaps b1 on T2
     assert _written(head_db) == before
     assert pg.run(head_db, "SELECT assigned_zone_id FROM bookings WHERE id = %s", (f.b2,)) == [(None,)]
@@ -398,6 +406,9 @@ def test_revision_0007_downgrade_drops_only_its_functions_and_upgrade_restores_t
 
     before = own()
     assert len(before) == 2 and all(r[2].startswith("capacity-service:0007_commit_planned_assignment:") for r in before)
+    # counted at 0007 itself: later revisions' downgrades drop functions of their own (0009's lookup)
+    migrate.downgrade(head_db, "0007_commit_planned_assignment")
+    assert own() == before
     others = ours()
 
     migrate.downgrade(head_db, "0006_allocator_policy")
@@ -432,7 +443,7 @@ def test_batch_commits_each_booking_on_its_own(head_db: str) -> None:
     with psycopg.connect(_as_app(head_db), autocommit=True) as conn:
         rows = [tuple(r) for r in conn.execute(BATCH, (f.restaurant, json.dumps(items))).fetchall()]
     assert rows[0] == (f.b1, "assigned", "confirmed", f.t2, None)
-    assert rows[1][:2] == (f.b2, "error") and rows[1][4] == "P0001"  # overlaps b1 on T2
+    assert rows[1][:2] == (f.b2, "error") and rows[1][4] == pg.ALLOCATION_OVERLAP_STATE  # overlaps b1 on T2
     assert rows[2] == (cancelled, "inactive", "cancelled", None, None)
     assert _assignments(head_db, f.b1)[0][0] == f.t2
     assert _assignments(head_db, f.b2) == [] and _allocations(head_db, f.b2) == []
@@ -467,3 +478,85 @@ async def test_concurrent_batches_take_their_locks_in_one_order_and_never_deadlo
         rows_a, rows_b = await asyncio.wait_for(asyncio.gather(first, second), timeout=30)
     assert [r[1] for r in rows_a] == ["assigned"] * 3
     assert [r[1] for r in rows_b] == ["assigned"] * 2
+
+
+# --------------------------------------------------------------------------------------------------
+# The service's classification of the commit path's errors, through the real functions (revision 0009)
+# --------------------------------------------------------------------------------------------------
+def _window(booking_start: str, booking_end: str) -> tuple[dt.datetime, dt.datetime]:
+    zone = ZoneInfo(TIMEZONE)
+    return (dt.datetime.combine(SERVICE_DATE, dt.time.fromisoformat(booking_start), zone),
+            dt.datetime.combine(SERVICE_DATE, dt.time.fromisoformat(booking_end), zone))
+
+
+def _overlap(url: str, f) -> tuple[uuid.UUID, uuid.UUID, tuple[str, str]]:
+    _planned(url, f.restaurant, f.b1, [f.t2], "k1")
+    return f.b2, f.t2, ("18:30", "20:30")
+
+
+def _held(url: str, f) -> tuple[uuid.UUID, uuid.UUID, tuple[str, str]]:
+    _hold(url, f, f.b2, f.t1)
+    return f.b1, f.t1, ("18:00", "20:00")
+
+
+def _over_capacity(url: str, f) -> tuple[uuid.UUID, uuid.UUID, tuple[str, str]]:
+    pg.run(url, "INSERT INTO restaurant_capacity_rules (restaurant_id, service_period_id, max_covers) VALUES (%s, %s, 1)",
+           (f.restaurant, f.dinner))
+    return f.b1, f.t1, ("18:00", "20:00")
+
+
+# The messages each case raises, and the function that raises them (to reword it below).
+_CASES = {
+    "CA002": (_overlap, "ASSIGNMENT_CONFLICT", True, "assign_tables_atomic_v2", "allocations_no_overlap"),
+    "CA003": (_held, "ASSIGNMENT_CONFLICT", True, "assign_tables_atomic_v2", "Hold conflict prevents assignment"),
+    "CA001": (_over_capacity, "CAPACITY_EXCEEDED", False, "validate_booking_capacity_after_assignment",
+              "capacity_exceeded_post_assignment"),
+}
+
+
+_SIGNATURES = {"assign_tables_atomic_v2": ASSIGN_TABLES_ATOMIC_V2, "validate_booking_capacity_after_assignment":
+               VALIDATE_BOOKING_CAPACITY}
+
+
+def _live_body(url: str, name: str) -> str:
+    return pg.run(url, "SELECT prosrc FROM pg_proc WHERE oid = to_regprocedure(%s)", (_SIGNATURES[name].signature,))[0][0]
+
+
+def _replace_function(url: str, name: str, body: str) -> None:
+    pg.run(url, replace(_SIGNATURES[name], body=body).create_sql)  # header as installed, body changed
+
+
+@pytest.mark.parametrize("wording", ["as shipped", "reworded", "old SQLSTATE P0001"])
+@pytest.mark.parametrize("state", sorted(_CASES))
+async def test_commit_errors_are_classified_by_sqlstate_alone(head_db: str, state: str, wording: str) -> None:
+    """Each of the commit path's SQLSTATEs maps to its skip code, single and batched, whatever the message
+    says: reworded messages classify the same; the old texts under a bare P0001 are nobody's class."""
+    setup, code, retryable, function, message = _CASES[state]
+    f = seed_floor(head_db)
+    booking, table, (start, end) = setup(head_db, f)
+    body = _live_body(head_db, function)
+    assert body.count(f"'{message}") >= 1 and f"ERRCODE = '{state}'" in body
+    if wording == "reworded":
+        _replace_function(head_db, function, body.replace(f"'{message}", "'reworded: "))
+    elif wording == "old SQLSTATE P0001":
+        _replace_function(head_db, function, body.replace(f"ERRCODE = '{state}'", "ERRCODE = 'P0001'"))
+    expected = (code, retryable) if wording != "old SQLSTATE P0001" else ("ASSIGNMENT_REPOSITORY_ERROR", False)
+    start_at, end_at = _window(start, end)
+
+    planned = PlannedAssignment(booking_id=str(booking), table_ids=(str(table),), table_numbers=("T",),
+                                block_start=start_at, block_end=end_at, require_adjacency=False,
+                                idempotency_key="batched", score=0.0, party_size=2, stage="greedy")
+    conn = await asyncpg.connect(_as_app(head_db))
+    try:
+        single = await repo.commit_assignment(
+            conn, f.restaurant, str(booking), (str(table),), idempotency_key="single", require_adjacency=False,
+            assigned_by=None, start_at=start_at, end_at=end_at)
+        batched = await repo.commit_batch(conn, f.restaurant, [planned], assigned_by=None)
+    finally:
+        await conn.close()
+    assert batched is not None
+    for outcome in (single, batched[str(booking)]):
+        assert not outcome.ok
+        assert (outcome.code, outcome.retryable) == expected
+        assert outcome.sqlstate == (state if wording != "old SQLSTATE P0001" else "P0001")
+        assert (outcome.message or "").startswith("reworded: " if wording == "reworded" else message)

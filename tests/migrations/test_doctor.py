@@ -1,4 +1,4 @@
-"""Schema doctor (schema.md §6.3) and its acceptance cases 1, 32, 39–42, run against real PostgreSQL.
+"""Schema doctor (docs/schema.md §6.3) and its acceptance cases 1, 32, 39–42, run against real PostgreSQL.
 
 Each test clones the migrated template (``head_db``), alters it the way the case describes, and checks the
 findings. Roles are cluster-wide, so a test that needs its own login creates one with a unique name and
@@ -111,7 +111,7 @@ def test_manifest_covers_the_objects_the_checks_rely_on() -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# runtime role (case 32, §4.2 rule 1)
+# runtime role (case 32, docs/schema.md §4.2 rule 1)
 # --------------------------------------------------------------------------------------------------
 def test_superuser_connection_is_not_ready(head_db: str) -> None:
     with connect(head_db) as conn:
@@ -236,7 +236,7 @@ def test_case_42_invalid_index_is_an_error_and_rerunning_its_revision_rebuilds_i
 
 
 # --------------------------------------------------------------------------------------------------
-# further §6.3 rules
+# further docs/schema.md §6.3 rules
 # --------------------------------------------------------------------------------------------------
 def test_merge_group_id_dropped_is_an_error(head_db: str) -> None:
     pg.run(head_db, "ALTER TABLE public.booking_table_assignments DROP COLUMN merge_group_id CASCADE")

@@ -1,4 +1,4 @@
-"""schema.md §7 case 5: every revision, killed right after each of its autocommit blocks (the fault-injection
+"""docs/schema.md §7 case 5: every revision, killed right after each of its autocommit blocks (the fault-injection
 hook in service/schema/runner.py) and then re-run, completes and leaves what an uninterrupted run leaves: the
 same manifest (the doctor's snapshot of everything the service owns) and the same ledger, so a later
 downgrade removes exactly what an uninterrupted run would have let it remove. Greenfield and adoption of the

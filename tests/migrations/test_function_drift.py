@@ -1,4 +1,4 @@
-"""Adoption of drifted function definitions — schema.md §6.2 fixtures A (merged commit), E1–E4, case 37 (functions).
+"""Adoption of drifted function definitions — docs/schema.md §6.2 fixtures A (merged commit), E1–E4, case 37 (functions).
 
 Each fixture starts from a head database, applies the alteration (archived original bodies live in
 tests/fixtures/original/), then drops the version table and the ledger so that the next upgrade sees a
@@ -7,6 +7,7 @@ never-migrated, adopted database.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import psycopg
@@ -20,6 +21,12 @@ from tests.support.floor import commit, count, seed_floor
 
 ORIGINAL = Path(__file__).resolve().parents[1] / "fixtures" / "original"
 REVISION = "0004_capacity_functions"
+
+
+def _head_marker(function: str) -> str:
+    """The marker a greenfield head database carries on ``function`` (from the committed manifest)."""
+    manifest = json.loads((migrate.REPO_ROOT / "service" / "schema" / "manifest.json").read_text(encoding="utf-8"))
+    return manifest["functions"][function]["marker"]
 SIG_7 = "public.assign_tables_atomic_v2(uuid, uuid[], text, boolean, uuid, timestamptz, timestamptz)"
 SIG_VALIDATE = "public.validate_booking_capacity_after_assignment(uuid)"
 ARCHIVED = (
@@ -71,8 +78,9 @@ def test_e1_unguarded_capacity_function_is_replaced(head_db: str) -> None:
     migrate.upgrade(head_db, "head")
 
     assert len(commit(head_db, f.b1, [f.t1])) == 1
-    # 0004 replaced the unguarded body; 0008 re-created it for both column shapes
-    assert _comment(head_db, SIG_VALIDATE).startswith("capacity-service:0008_column_types:")
+    # 0004 replaced the unguarded body; later revisions re-created it (0008: both column shapes; 0009: its
+    # SQLSTATE): the head definition, marker and all, is the greenfield one
+    assert _comment(head_db, SIG_VALIDATE) == _head_marker("validate_booking_capacity_after_assignment(uuid)")
     saved = pg.run(
         head_db,
         "SELECT action, previous_definition FROM capacity_schema_ledger"
@@ -118,7 +126,8 @@ def test_e3_alias_fix_body_replaced_and_restored_by_downgrade(head_db: str) -> N
     migrate.upgrade(head_db, "head")
 
     assert _functiondef_md5(head_db, SIG_7) != before[SIG_7]
-    assert _comment(head_db, SIG_7).startswith(f"capacity-service:{REVISION}:")
+    assert _comment(head_db, SIG_7) == _head_marker(
+        "assign_tables_atomic_v2(uuid, uuid[], text, boolean, uuid, timestamp with time zone, timestamp with time zone)")
     saved = pg.run(
         head_db,
         "SELECT md5(previous_definition) FROM capacity_schema_ledger"

@@ -1,4 +1,4 @@
-"""Revision 0002_merge_groups (schema.md §5.4): fixtures A and A2 of §6.2, FK shape drift, the back-fills,
+"""Revision 0002_merge_groups (docs/schema.md §5.4): fixtures A and A2 of §6.2, FK shape drift, the back-fills,
 and the downgrade's data-loss rule."""
 
 from __future__ import annotations

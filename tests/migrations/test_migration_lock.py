@@ -1,4 +1,4 @@
-"""schema.md §7 case 6: migrators are serialised by a session advisory lock.
+"""docs/schema.md §7 case 6: migrators are serialised by a session advisory lock.
 
 A second migrator waits for the first instead of racing it; both finish cleanly and the DDL runs once.
 """

@@ -1,4 +1,4 @@
-"""schema.md §7 cases 9–14 and the FK actions of case 15, on a database at head."""
+"""docs/schema.md §7 cases 9–14 and the FK actions of case 15, on a database at head."""
 
 from __future__ import annotations
 

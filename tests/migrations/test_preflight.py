@@ -1,7 +1,7 @@
-"""The pre-flight (schema.md §5.1, §5.5 step 2) and the adoption fixtures it governs: D, D2, D3, B4, F1, F2,
+"""The pre-flight (docs/schema.md §5.1, §5.5 step 2) and the adoption fixtures it governs: D, D2, D3, B4, F1, F2,
 case 8 (lock timeout in 0003) and the privilege checks of case 7a.
 
-Fixtures are built as §6.2 says: a database at head, altered, then (except F1/F2) without
+Fixtures are built as docs/schema.md §6.2 says: a database at head, altered, then (except F1/F2) without
 capacity_alembic_version and capacity_schema_ledger so the next upgrade sees a never-migrated database.
 """
 

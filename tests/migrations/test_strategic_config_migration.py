@@ -1,5 +1,5 @@
-"""Revision 0005_strategic_config_columns against real PostgreSQL: schema.md §5.7, §6.2 fixtures B, B2,
-B3, B4, §7 cases 16 and 38; strategic-config.md §4.5 and §7.3 case 20 (legacy JSON back-fill)."""
+"""Revision 0005_strategic_config_columns against real PostgreSQL: docs/schema.md §5.7, §6.2 fixtures B, B2,
+B3, B4, docs/schema.md §7 cases 16 and 38; docs/strategic-config.md §4.5 and §7.3 case 20 (legacy JSON back-fill)."""
 
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ def _error(exc: pytest.ExceptionInfo) -> psycopg.Error:
 
 @pytest.fixture
 def fixture_b(head_db: str) -> str:
-    """§6.2 fixture B, adopted with a plain ``upgrade head``."""
+    """docs/schema.md §6.2 fixture B, adopted with a plain ``upgrade head``."""
     pg.run(head_db, strategic_configs_legacy_sql())
     migrate.upgrade(head_db, "head")
     return head_db
@@ -214,7 +214,7 @@ def test_fixture_b_second_upgrade_is_a_no_op(fixture_b: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# key spellings, value rules, json and text columns (strategic-config.md §7.3 case 20)
+# key spellings, value rules, json and text columns (docs/strategic-config.md §4.5)
 # --------------------------------------------------------------------------------------------------
 def _case20_rows() -> list[tuple[str, str, object, tuple]]:
     """(row id, restaurant, weights, expected (scarcity, multiplier, penalty))."""

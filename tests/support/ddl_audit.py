@@ -1,4 +1,4 @@
-"""Record every object DDL touches in a database (schema.md §7 case 2: "a second run executes no DDL").
+"""Record every object DDL touches in a database (docs/schema.md §7 case 2: "a second run executes no DDL").
 
 An event trigger on ``ddl_command_end`` copies each row of ``pg_event_trigger_ddl_commands()`` into a
 table in its own schema (``capacity_ddl_audit``, so manifests of ``public`` are not affected). Objects are

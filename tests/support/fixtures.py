@@ -1,4 +1,4 @@
-"""SQL builders for the drift fixtures of schema.md §6.2: each turns a database at head into the
+"""SQL builders for the drift fixtures of docs/schema.md §6.2: each turns a database at head into the
 adopted/drifted state a test needs. Builders return SQL text for ``tests.support.pg.run``."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def _sql_text(value: str | None) -> str:
 
 
 def strategic_configs_forget_history_sql() -> str:
-    """Make the next ``upgrade head`` see a never-migrated, adopted database (§6.2, last paragraph)."""
+    """Make the next ``upgrade head`` see a never-migrated, adopted database (docs/schema.md §6.2, last paragraph)."""
     return "DROP TABLE IF EXISTS public.capacity_alembic_version;\nDROP TABLE IF EXISTS public.capacity_schema_ledger;"
 
 
@@ -114,7 +114,7 @@ FORGET_HISTORY_SQL = (
     "DROP TABLE IF EXISTS public.capacity_alembic_version;\nDROP TABLE IF EXISTS public.capacity_schema_ledger;"
 )
 
-# §2.8 "shapes seen in the wild"
+# docs/schema.md §2.2 "shapes seen in the wild"
 SHAPE_A = (
     "allocations_resource_window_excl",
     'EXCLUDE USING gist (resource_type WITH =, resource_id WITH =, "window" WITH &&) DEFERRABLE INITIALLY DEFERRED',

@@ -1,4 +1,4 @@
-"""The floor of schema.md §7: restaurant R (Europe/London), zone Z, movable tables T1 (cap 2), T2 (cap 4),
+"""The floor of docs/schema.md §7: restaurant R (Europe/London), zone Z, movable tables T1 (cap 2), T2 (cap 4),
 T3 (cap 4) in Z, adjacency T2–T3, bookings B1 (party 2, 18:00–20:00) and B2 (party 4, 18:30–20:30).
 
 Extras some cases need: zone Y with table T4 (cap 4), and a "Dinner" service period 17:00–23:00 (every

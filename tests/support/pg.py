@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+import pytest
 from sqlalchemy.engine import make_url
 
 
@@ -92,3 +93,18 @@ def run(url: str, sql: str, params: tuple | dict | None = None) -> list[tuple]:
     with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute(sql, params) if params is not None else cur.execute(sql)
         return cur.fetchall() if cur.description else []
+
+
+# The commit path's own SQLSTATEs (revision 0009, docs/schema.md §3.7). psycopg knows no class "CA", so it
+# raises its base error class for them: tests match the SQLSTATE itself.
+CAPACITY_EXCEEDED_STATE = "CA001"
+ALLOCATION_OVERLAP_STATE = "CA002"
+HOLD_CONFLICT_STATE = "CA003"
+
+
+@contextlib.contextmanager
+def raises_sqlstate(state: str, match: str | None = None) -> Iterator[pytest.ExceptionInfo[psycopg.Error]]:
+    """Like ``pytest.raises(psycopg.Error, match=...)``, and the error's SQLSTATE must be ``state``."""
+    with pytest.raises(psycopg.Error, match=match) as exc:
+        yield exc
+    assert exc.value.sqlstate == state, f"SQLSTATE {exc.value.sqlstate}, expected {state}: {exc.value}"

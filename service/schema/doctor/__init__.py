@@ -1,4 +1,4 @@
-"""Schema doctor: compare the live database with the shape this version of the service needs (schema.md §6.3).
+"""Schema doctor: compare the live database with the shape this version of the service needs (docs/schema.md §6.3).
 
 Read-only (the checks run in a READ ONLY transaction). Three parts:
 
@@ -12,14 +12,14 @@ Read-only (the checks run in a READ ONLY transaction). Three parts:
 
   (the second form builds a scratch database at head from this checkout and drops it afterwards;
   ``tests/migrations/test_doctor.py::test_manifest_is_fresh`` fails while the committed file is stale);
-- :func:`diagnose` — every finding of §6.3, and :func:`readiness_findings` — the cheap subset ``/readyz`` runs.
+- :func:`diagnose` — every finding of docs/schema.md §6.3, and :func:`readiness_findings` — the cheap subset ``/readyz`` runs.
 
 Normalisation (so the manifest built on PostgreSQL 15 equals the one built on 18 and an adopted database
 is compared by shape, not by spelling): PG 18's catalogued NOT NULL constraints (contype ``n``) are
 ignored; definitions are lower-cased, ``public.`` qualifiers, double quotes, ``::type`` casts, NOT VALID
 and deferrability clauses are dropped (the latter two are compared as flags), whitespace is collapsed.
 
-**Runtime role (decision).** §4.2 rule 1 is about the role the *service* connects as. ``diagnose`` checks
+**Runtime role (decision).** docs/schema.md §4.2 rule 1 is about the role the *service* connects as. ``diagnose`` checks
 the role named by ``runtime_role``; without it, ``current_user``. Operators usually run
 ``capacity-service doctor`` as the migration user, which is often a superuser or the owner's member, so:
 when the role was *not* named explicitly, a superuser / owner / BYPASSRLS finding on it is reported as
@@ -27,15 +27,15 @@ when the role was *not* named explicitly, a superuser / owner / BYPASSRLS findin
 ``error``. :func:`readiness_findings` runs on the service's own connection, so there it is always an
 ``error`` (acceptance case 32).
 
-**Severities §6.3 leaves open (decisions).** Errors: a missing/mismatched policy or RLS switched off on
+**Severities docs/schema.md §6.3 leaves open (decisions).** Errors: a missing/mismatched policy or RLS switched off on
 an owned table, a permissive ``USING (true)`` service-role policy on an *owned* table (OR-combined, it
-voids the tenant policies; on co-owned tables it is the §6.3 warning), missing EXECUTE / service_role
+voids the tenant policies; on co-owned tables it is the docs/schema.md §6.3 warning), missing EXECUTE / service_role
 table grants, constraint shape drift of PK/UNIQUE/EXCLUDE/FK. Warnings: missing plain index, trigger
 missing or different, CHECK shape drift, grants to anon, EXECUTE for PUBLIC on a SECURITY DEFINER
 function. Info: default-expression differences, a co-owned column stricter (NOT NULL) than our copy,
 columns/constraints catalog.py exempts on adoption, an adopted updated_at trigger under another name.
 While ``strategic_configs`` is not in its 0005 shape, errors on its sub-objects are lowered to warnings
-(the allocator keeps serving on defaults, strategic-config.md §3.5).
+(the allocator keeps serving on defaults, docs/strategic-config.md §3.5).
 
 Modules: ``checked_objects`` (names), ``normalise``, ``live_catalog`` (:func:`inspect_live`), ``manifest``,
 ``strategic_probe``, ``rules`` (:func:`diagnose`), ``readiness`` (:func:`readiness_findings`), ``findings``

@@ -24,7 +24,7 @@ MERGE_GROUP_COLUMN = ("booking_table_assignments", "merge_group_id")
 UPDATED_AT_FUNCTION = re.compile(r"updated_at|timestamp|touch", re.I)
 BEFORE_UPDATE = re.compile(r"\bbefore\b[^()]*\bupdate\b")
 
-# Objects an adopted database may carry that greenfield does not create (§2, §6.3 "tolerated extras").
+# Objects an adopted database may carry that greenfield does not create (docs/schema.md §2, §6.3 "tolerated extras").
 TOLERATED_EXTRAS: dict[str, str] = {
     "table_inventory.table_inventory_allowed_capacity_fkey": "FK to allowed_capacities (original)",
     "table_inventory.table_inventory_allowed_capacity_fk": "FK to allowed_capacities (original)",

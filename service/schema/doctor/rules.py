@@ -1,4 +1,4 @@
-"""The §6.3 rules: every finding the doctor reports, from the manifest and a live snapshot."""
+"""The docs/schema.md §6.3 rules: every finding the doctor reports, from the manifest and a live snapshot."""
 
 from __future__ import annotations
 
@@ -340,7 +340,7 @@ class _Diagnosis:
                 self.add("extra_trigger", "info", key, None, lt["definition"])
 
     def _updated_at_equivalent(self, expected: dict[str, Any], live: dict[str, Any] | None) -> dict[str, Any] | None:
-        """An adopted table keeps its own BEFORE UPDATE updated_at-style trigger (§3.6): not drift."""
+        """An adopted table keeps its own BEFORE UPDATE updated_at-style trigger (docs/schema.md §3.6): not drift."""
         if expected["function"] != "set_updated_at" or (live is not None and live["definition"] == expected["definition"]):
             return None
         candidates = [live] if live is not None else [
@@ -492,7 +492,7 @@ def _con_text(con: dict[str, Any] | None) -> str | None:
 
 def diagnose(conn: psycopg.Connection, manifest: dict[str, Any] | None = None, *,
              runtime_role: str | None = None) -> list[Finding]:
-    """Every §6.3 finding, most severe first. ``runtime_role``: see the module docstring."""
+    """Every docs/schema.md §6.3 finding, most severe first. ``runtime_role``: see the module docstring."""
     manifest = manifest or load_manifest()
     live = inspect_live(conn, roles=[runtime_role] if runtime_role else [])
     role = runtime_role or live["session"]["current_user"]

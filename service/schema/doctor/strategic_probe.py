@@ -1,4 +1,4 @@
-"""The strategic-config schema probe (strategic-config.md §3.5): which shape strategic_configs is in."""
+"""The strategic-config schema probe (docs/strategic-config.md §3.5): which shape strategic_configs is in."""
 
 from __future__ import annotations
 

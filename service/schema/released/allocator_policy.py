@@ -1,7 +1,7 @@
 """SQL for revision 0006_allocator_policy: the per-restaurant allocator policy table.
 
 ``restaurant_allocator_policies`` holds what the allocator needs per restaurant and the original hard-coded
-(assign-tables.md §7.3, §7.6): adjacency mode (NULL = env), what happens when a turn runs past its service
+(docs/assign-tables.md §7.3, §7.6): adjacency mode (NULL = env), what happens when a turn runs past its service
 period (skip | clamp | allow), whether the stored booking end is respected, buffers and turn bands
 (NULL = the original's bands). A restaurant without a row gets the original's values.
 

@@ -1,4 +1,4 @@
-"""The database functions and triggers of revision 0004 (schema.md §3.1–§3.4, §3.6).
+"""The database functions and triggers of revision 0004 (docs/schema.md §3.1–§3.4, §3.6).
 
 Bodies live as readable plpgsql in ``sql/<revision>/<name>.sql``; this module pairs each with its header
 (signature, RETURNS, volatility, SECURITY DEFINER, search_path) as a :class:`ddl.Function`. ``FUNCTIONS``
@@ -31,12 +31,12 @@ REVISION = "0004_capacity_functions"
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 COMMIT_REVISION = "0007_commit_planned_assignment"
 
-# Every security definer function pins its search path (the original set only `public`, §3).
+# Every security definer function pins its search path (the original set only `public`, docs/schema.md §3).
 _DEFINER = "SECURITY DEFINER\nSET search_path = public, pg_temp"
 
 ASSIGN_RETURNS = "TABLE (table_id uuid, start_at timestamp with time zone, end_at timestamp with time zone, merge_group_id uuid)"
 
-# The overload production still carries next to the 7-argument function (§3.1 "overload trap").
+# The overload production still carries next to the 7-argument function (docs/schema.md §3.1 "overload trap").
 LEGACY_ASSIGN_5ARG = "public.assign_tables_atomic_v2(uuid, uuid[], text, boolean, uuid)"
 
 
@@ -70,7 +70,7 @@ GET_OR_CREATE_BOOKING_SLOT = _fn(
     "uuid, date, time without time zone, integer",
     "uuid",
 )
-# Not a definer (§3.2): it runs inside the commit's definer context anyway.
+# Not a definer (docs/schema.md §3.2): it runs inside the commit's definer context anyway.
 VALIDATE_BOOKING_CAPACITY = _fn(
     "validate_booking_capacity_after_assignment", "p_booking_id uuid", "uuid", "void", definer=False
 )
@@ -145,7 +145,7 @@ FUNCTIONS: tuple[Function, ...] = (
 
 
 # --------------------------------------------------------------------------------------------------
-# triggers (§3.6) — created by 0004 because their functions are
+# triggers (docs/schema.md §3.6) — created by 0004 because their functions are
 # --------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Trigger:
@@ -248,7 +248,7 @@ EXECUTE {dollar(f'DROP FUNCTION {LEGACY_ASSIGN_5ARG}', 'ddl')};""",
 
 
 # --------------------------------------------------------------------------------------------------
-# prerequisites (§5.6 step 1)
+# prerequisites (docs/schema.md §5.6 step 1)
 # --------------------------------------------------------------------------------------------------
 _PREREQ_COLUMNS = (
     ("booking_table_assignments", "merge_group_id"),
@@ -293,13 +293,13 @@ END IF;"""
 
 
 # --------------------------------------------------------------------------------------------------
-# operator command: capacity-service ensure-capacity-rules (§2.14)
+# operator command: capacity-service ensure-capacity-rules (docs/schema.md §2.3)
 # --------------------------------------------------------------------------------------------------
 ENSURE_CAPACITY_RULES_REVISION = "ensure-capacity-rules"
 
 
 def ensure_capacity_rules_sql() -> str:
-    """Create ``restaurant_capacity_rules`` in its §2.14 shape if absent (adopted databases included).
+    """Create ``restaurant_capacity_rules`` in its docs/schema.md §2.3 shape if absent (adopted databases included).
 
     Upgrades never recreate it on adoption (its absence means "unbounded"); this is the explicit operator
     action. Everything is guarded, so running it on a database that has the table changes nothing.

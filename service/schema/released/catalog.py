@@ -1,18 +1,18 @@
-"""The declarative target shape of the capacity schema (schema.md §2), shared by every revision.
+"""The declarative target shape of the capacity schema (docs/schema.md §2), shared by every revision.
 
 How items are tagged with the revision that creates them:
 
-- ``TABLES``: every table of §2 in its *final* shape (all columns, including those later revisions add).
+- ``TABLES``: every table of docs/schema.md §2 in its *final* shape (all columns, including those later revisions add).
 - ``REVISION_COLUMNS[revision][table]``: the columns that revision creates/adds. A table listed under a
   revision whose list is its full column set is created by that revision; the other revisions only add
   columns to it.
 - ``CONSTRAINTS[revision]`` / ``INDEXES[revision]``: the constraints and indexes each revision ensures.
 - ``GREENFIELD_ONLY``: constraint/index names created in greenfield but never added to an adopted table
-  (the read-only planner inputs of §2.17 are "never altered on adoption").
+  (the read-only planner inputs of docs/schema.md §2.4 are "never altered on adoption").
 - ``ADOPTION_SKIPS_COLUMNS[table]``: columns created in greenfield but neither checked nor added on an
   adopted table (their original types vary; the capacity domain does not depend on them).
 
-Objects §2 says greenfield does not create (the allowed_capacities FK, the booking_occasions FK, the
+Objects docs/schema.md §2 says greenfield does not create (the allowed_capacities FK, the booking_occasions FK, the
 table_id/slot_id unique key on booking_table_assignments, the duplicate zone index, auth.users FKs,
 booking_confirmation_results_hold_idx, the original audit trigger) are deliberately absent here.
 """
@@ -32,7 +32,7 @@ TSTZ = "timestamp with time zone"
 TIME = "time without time zone"
 UTC_NOW = "timezone('utc'::text, now())"
 
-# §2.0 — labels in order.
+# docs/schema.md §2.1 — labels in order.
 ENUMS: dict[str, list[str]] = {
     "booking_status": [
         "confirmed", "pending", "cancelled", "completed", "no_show", "pending_allocation", "checked_in",
@@ -315,7 +315,7 @@ _TABLE_LIST: list[Table] = [
 
 TABLES: dict[str, Table] = {t.name: t for t in _TABLE_LIST}
 
-# §5.3 item 6: FK order of the tables revision 0001 creates (downgrade drops them in reverse).
+# docs/schema.md §5.3 item 6: FK order of the tables revision 0001 creates (downgrade drops them in reverse).
 BASE_TABLE_ORDER: list[str] = [
     "restaurants", "restaurant_memberships", "zones", "table_inventory", "table_adjacencies",
     "restaurant_service_periods", "restaurant_operating_hours", "bookings", "booking_slots", "allocations",
@@ -324,12 +324,12 @@ BASE_TABLE_ORDER: list[str] = [
     "strategic_configs", "restaurant_capacity_rules",
 ]
 
-# Co-owned / read-only tables (§4.2 item 5): service_role gets SELECT only.
+# Co-owned / read-only tables (docs/schema.md §4.2 item 5): service_role gets SELECT only.
 READ_ONLY_TABLES: frozenset[str] = frozenset({
     "restaurants", "restaurant_memberships", "feature_flag_overrides", "demand_profiles", "table_scarcity_metrics",
 })
 
-# §2.17: created minimal in greenfield, never altered on adoption.
+# docs/schema.md §2.4: created minimal in greenfield, never altered on adoption.
 ADOPTED_AS_FOUND: frozenset[str] = frozenset({"feature_flag_overrides", "demand_profiles", "table_scarcity_metrics"})
 
 _LATER_COLUMNS: dict[str, dict[str, list[str]]] = {
@@ -582,7 +582,7 @@ INDEXES: dict[str, list[Index]] = {
     REV_ALLOCATOR: [],
 }
 
-# Constraints and indexes on the §2.17 tables: greenfield creates them, adoption never adds them.
+# Constraints and indexes on the docs/schema.md §2.4 tables: greenfield creates them, adoption never adds them.
 GREENFIELD_ONLY: frozenset[str] = frozenset(
     [c.name for cons in CONSTRAINTS.values() for c in cons if c.table in ADOPTED_AS_FOUND]
     + [i.name for idxs in INDEXES.values() for i in idxs if i.table in ADOPTED_AS_FOUND]

@@ -1,4 +1,4 @@
-"""Roles, tenant-context helpers, trigger helpers and per-table security (schema.md §3.5, §3.6, §4.2).
+"""Roles, tenant-context helpers, trigger helpers and per-table security (docs/schema.md §3.5, §3.6, §4.2).
 
 Everything here returns guarded SQL text (DO blocks reading the catalogs), so an offline script and an
 online run make the same decisions, and a second run executes no DDL.
@@ -38,7 +38,7 @@ APP_ROLE = "capacity_app"
 
 
 # --------------------------------------------------------------------------------------------------
-# roles (§4.2)
+# roles (docs/schema.md §4.2)
 # --------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Role:
@@ -110,7 +110,7 @@ def roles_sql() -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# table-independent functions (§3.5, §3.6)
+# table-independent functions (docs/schema.md §3.5, §3.6)
 # --------------------------------------------------------------------------------------------------
 _UUID_RE = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
@@ -221,7 +221,7 @@ BASE_FUNCTIONS: list[Function] = [
     SET_BOOKING_INSTANTS,
 ]
 
-# Greenfield needs it for bookings_set_instants; on an adopted database the booking domain owns it (§3.6).
+# Greenfield needs it for bookings_set_instants; on an adopted database the booking domain owns it (docs/schema.md §3.6).
 BOOKING_DOMAIN_FUNCTIONS = (SET_BOOKING_INSTANTS,)
 
 LEGACY_SET_RESTAURANT_CONTEXT = "public.set_restaurant_context(uuid)"
@@ -239,7 +239,7 @@ END IF;"""
 
 
 # --------------------------------------------------------------------------------------------------
-# policies (§4.2 item 4, strategic-config.md §4.4 item 6)
+# policies (docs/schema.md §4.2 item 4, docs/strategic-config.md §4.3)
 # --------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Policy:
@@ -326,7 +326,7 @@ POLICIES: dict[str, list[Policy]] = {
         # service_role reads its restaurant's row and the global row, writes only its restaurant's row.
         _tenant_read("strategic configs", f"{_own('strategic_configs')} OR strategic_configs.restaurant_id IS NULL"),
         _tenant_all("strategic configs", _own("strategic_configs")),
-        # strategic-config.md §4.4 item 6 (replaces the original two staff policies)
+        # docs/strategic-config.md §4.3 (replaces the original two staff policies)
         Policy(
             "Members can view strategic configs",
             f"FOR SELECT TO authenticated USING (restaurant_id IN ({_MEMBER_OF}) OR (restaurant_id IS NULL "
@@ -350,7 +350,7 @@ POLICIES: dict[str, list[Policy]] = {
     ],
 }
 
-# §4.2 item 6: the original's permissive policies; one leftover `USING (true)` would void the tenant policies.
+# docs/schema.md §4.2 item 6: the original's permissive policies; one leftover `USING (true)` would void the tenant policies.
 DROPPED_POLICIES: dict[str, list[str]] = {
     "allocations": ["Service role can manage allocations"],
     "zones": ["Service role can manage zones"],
@@ -363,12 +363,12 @@ DROPPED_POLICIES: dict[str, list[str]] = {
     "restaurant_service_periods": ["Service role can manage service periods"],
     "restaurant_operating_hours": ["Service role can manage operating hours"],
     "restaurant_capacity_rules": ["Service role can manage capacity rules"],
-    # strategic-config.md §4.4 item 6: global rows writable by any signed-in user; names the role `ops`.
+    # docs/strategic-config.md §4.3: global rows writable by any signed-in user; names the role `ops`.
     "strategic_configs": ["Users can view strategic configs for their restaurants", "Ops managers can manage strategic configs"],
 }
 
 DML = ("SELECT", "INSERT", "UPDATE", "DELETE")
-# Shared with the booking domain: their original policies are left in place (schema.md §4.2 item 6).
+# Shared with the booking domain: their original policies are left in place (docs/schema.md §4.2 item 6).
 CO_OWNED_TABLES = frozenset({"restaurants", "restaurant_memberships", "bookings"})
 
 

@@ -1,4 +1,4 @@
-"""SQL for revision 0005_strategic_config_columns (schema.md §5.7, strategic-config.md §4.4–§4.5).
+"""SQL for revision 0005_strategic_config_columns (docs/schema.md §5.7, docs/strategic-config.md §4.4–§4.5).
 
 Every builder returns guarded SQL text (``DO`` blocks reading the catalogs), so the online run and the
 offline script are the same and a second run executes no DDL. Kept out of the revision file so that other
@@ -61,7 +61,7 @@ ADDED_COLUMNS = Table(
 )
 WEIGHT_COLUMNS = ("scarcity_weight", "demand_multiplier_override", "future_conflict_penalty")
 
-# strategic-config.md §4.5: first present key with a valid value wins.
+# docs/strategic-config.md §4.5: first present key with a valid value wins.
 KEY_PRECEDENCE: dict[str, tuple[str, ...]] = {
     "scarcity_weight": ("scarcity_weight", "scarcity", "scarcityWeight"),
     "demand_multiplier_override": (
@@ -155,7 +155,7 @@ def _duplicate_groups_query(into: str) -> str:
 
 def refuse_duplicate_scopes() -> str:
     """Stop the revision when rows share a scope: one row per restaurant and at most one global row.
-    Nothing is deleted automatically (schema.md §5.7 step 7)."""
+    Nothing is deleted automatically (docs/schema.md §5.7 step 7)."""
     return do_block(
         f"""IF {_REL} IS NULL OR NOT {_attr_exists('restaurant_id')} THEN
     RETURN;
