@@ -30,6 +30,11 @@ class AssignTablesRequest(BaseModel):
 class AssignedBody(BaseModel):
     bookingId: str
     tableIds: list[str]
+    relaxed: list[str] = Field(
+        default_factory=list,
+        description="Strict rules this seat needed relaxed, in ladder order: overage | memberLimits | adjacency "
+        "(docs/assign-tables.md §7.13); empty for a strict seat",
+    )
 
 
 class SkippedBody(BaseModel):

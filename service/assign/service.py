@@ -344,13 +344,13 @@ def build_response(
             continue
         a = planned[booking_id]
         if outcomes is None:
-            assigned.append(AssignedBody(bookingId=booking_id, tableIds=list(a.table_ids)))
+            assigned.append(AssignedBody(bookingId=booking_id, tableIds=list(a.table_ids), relaxed=list(a.relaxed)))
             continue
         outcome, attempts = outcomes[booking_id]
         commit_info: dict[str, Any] = {"attempts": attempts, "status": "assigned" if outcome.ok else "skipped"}
         if outcome.ok:
             ids = list(a.table_ids) if set(outcome.table_ids) == set(a.table_ids) else _ordered_ids(day, outcome.table_ids)
-            assigned.append(AssignedBody(bookingId=booking_id, tableIds=ids))
+            assigned.append(AssignedBody(bookingId=booking_id, tableIds=ids, relaxed=list(a.relaxed)))
             commit_info.update(tableIds=ids, alternativeUsed=ids != list(a.table_ids),
                                alreadyAssigned=outcome.already_assigned)
         else:

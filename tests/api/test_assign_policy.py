@@ -196,8 +196,17 @@ async def test_overrun_policy(aw: AssignWorld, app_client) -> None:
             return "assigned"
         return next(s["reasonCode"] for s in body["skipped"] if s["bookingId"] == str(late))
 
-    assert await outcome() == "SERVICE_OVERRUN"  # default: skip, as the original
-    _set_policy(aw, overrun_policy="allow")
+    # No policy row: a real closing clamps by default (docs/assign-tables.md §7.3).
+    body = (await aw.assign(client, dryRun=True)).json()
+    assert any(a["bookingId"] == str(late) for a in body["assigned"])
+    clamped = next(d for d in body["decisions"] if d["bookingId"] == str(late))
+    assert clamped["overrun"] == {"period": "Dinner", "minutes": 50, "resolution": "clamp"}
+    # clamped at closing, then the promised 23:30 end (+5 min buffer) still wins (docs/assign-tables.md §7.3)
+    assert clamped["window"]["end"] == "2031-06-13T22:35:00Z"
+    # The original's skip, as this docs/assign-tables.md §13 case assumed, is the restaurant's policy set to skip.
+    _set_policy(aw, overrun_policy="skip")
+    assert await outcome() == "SERVICE_OVERRUN"
+    aw.sql(f"UPDATE {POLICY} SET overrun_policy = 'allow' WHERE restaurant_id = %s", (aw.rid,))
     assert await outcome() == "assigned"
     resp = await aw.assign(client)
     assert any(a["bookingId"] == str(late) for a in resp.json()["assigned"])

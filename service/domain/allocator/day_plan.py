@@ -57,6 +57,8 @@ class PlannedAssignment:
     stage: str  # "greedy" or "optimiser": which planner stage placed it
     # Other table sets free in the final plan, best first: what to try if the commit conflicts (docs/assign-tables.md §7.11).
     alternatives: tuple[tuple[str, ...], ...] = ()
+    # Strict rules this seat needed relaxed (docs/assign-tables.md §7.13); empty for a strict seat.
+    relaxed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,8 @@ class DayPlan:
     optimiser: dict[str, Any] = field(default_factory=dict)
     # what the decision trace is built from (service/domain/allocator/trace.py); None unless captured
     evaluation: DayEvaluation | None = None
+    # the relaxation ladder's rungs tried and bookings each seated (docs/assign-tables.md §7.13)
+    relaxation: dict[str, Any] = field(default_factory=dict)
 
 
 # rejectionClassification (docs/assign-tables.md §7.12): "strategic" when the reason names a strategic cause or the best plan
