@@ -43,8 +43,9 @@ def test_defaults_are_the_originals_and_checks_hold(aw: AssignWorld) -> None:
     row = aw.sql(f"""SELECT adjacency_mode, overrun_policy, respect_booking_end, buffer_pre_minutes,
                             buffer_post_minutes, turn_bands, version FROM {POLICY} WHERE restaurant_id = %s""",
                  (aw.rid,))
-    assert row == [(None, "skip", True, 0, 5, None, 1)]
-    aw.sql(f"UPDATE {POLICY} SET overrun_policy = 'clamp' WHERE restaurant_id = %s", (aw.rid,))
+    # the original's values, except the overrun default: clamp since revision 0009 (docs/assign-tables.md §7.3)
+    assert row == [(None, "clamp", True, 0, 5, None, 1)]
+    aw.sql(f"UPDATE {POLICY} SET overrun_policy = 'skip' WHERE restaurant_id = %s", (aw.rid,))
     assert aw.sql(f"SELECT version FROM {POLICY} WHERE restaurant_id = %s", (aw.rid,)) == [(2,)]
     for bad in (
         "adjacency_mode = 'diagonal'",
