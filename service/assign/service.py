@@ -26,7 +26,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from service.assign import repository as repo
-from service.assign.models import AssignedBody, AssignTablesResponse, ServiceFallbackBody, SkippedBody
+from service.assign.models import (
+    AssignedBody,
+    AssignTablesResponse,
+    BoundBody,
+    ServiceFallbackBody,
+    SkippedBody,
+)
 from service.domain.allocator.day_plan import (
     ASSIGNMENT_CONFLICT,
     DayPlan,
@@ -215,6 +221,7 @@ def endpoint_planner_options(capture_decisions: bool, bookings: int = 0, *, now:
         time_budget_s=safety,
         total_budget_s=safety,
         max_iterations=round(ENDPOINT_MAX_ITERATIONS / size**ENDPOINT_ITERATION_EXPONENT),
+        bound=True,
         now=now,
     )
 
@@ -369,6 +376,7 @@ def build_response(
         "serviceFallbacks": [ServiceFallbackBody(**f.to_json()) for f in plan.service_fallbacks],
         "planner": plan.planner,
         "dryRun": dry_run,
+        "bound": BoundBody(**plan.bound.to_json()) if plan.bound is not None else None,
     }
     if capture:
         fields["decisions"] = decisions

@@ -30,6 +30,7 @@ async def test_continuous_periods_seat_everyone_and_closing_clamps(aw: AssignWor
     body = resp.json()
     assert body["skipped"] == []
     assert {a["bookingId"] for a in body["assigned"]} == {str(b) for b in (lunch, tea, late, aw.floor.b1, aw.floor.b2)}
+    assert body["bound"] == {"upperBound": 5, "optimal": True, "method": "exact"}  # docs/assign-tables.md §7.14
     decisions = {d["bookingId"]: d for d in body["decisions"]}
     assert decisions[str(lunch)]["overrun"] is None
     assert decisions[str(lunch)]["plannerConfig"]["window"]["continuedInto"] == ["Afternoon"]

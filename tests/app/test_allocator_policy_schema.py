@@ -64,7 +64,7 @@ def test_relaxed_max_overage_check_agrees_with_the_domain_range(head_db: str) ->
 
 @pytest.mark.parametrize("column", ["relax_overage", "relax_member_limits", "relax_adjacency"])
 def test_relaxation_flags_are_not_null(head_db: str, column: str) -> None:
-    with psycopg.connect(head_db) as conn:
-        with pytest.raises(psycopg.errors.NotNullViolation), conn.transaction(force_rollback=True):
-            rid = _restaurant(conn)
-            conn.execute(f"INSERT INTO {POLICY} (restaurant_id, {column}) VALUES (%s, NULL)", (rid,))
+    with (psycopg.connect(head_db) as conn, pytest.raises(psycopg.errors.NotNullViolation),
+          conn.transaction(force_rollback=True)):
+        rid = _restaurant(conn)
+        conn.execute(f"INSERT INTO {POLICY} (restaurant_id, {column}) VALUES (%s, NULL)", (rid,))

@@ -24,10 +24,13 @@ from typing import Any
 
 from service.domain.weights import StrategicWeights
 
+from .bound import BOUND_COLUMN_LIMIT, METHOD_CANDIDATES, Bound, PackingDay, plan_bound
+from .bound import Column as BoundColumn
 from .day_plan import (
     CONFLICTS_EXISTING,
     NO_SUITABLE_TABLES,
     NO_SUITABLE_TABLES_REASON,
+    PLANNER_EXACT,
     PLANNER_FALLBACK,
     PLANNER_GREEDY,
     PLANNER_LNS,
@@ -39,7 +42,7 @@ from .day_plan import (
     idempotency_key,
     rejection_classification,
 )
-from .floor import Floor
+from .floor import Floor, PlanShape
 from .model import (
     ACTIVE_BOOKING_STATUSES,
     RELAX_ADJACENCY,
@@ -118,6 +121,10 @@ class PlannerOptions:
     max_iterations: int = 600
     seed: int = 0
     capture_decisions: bool = True
+    # An upper bound on the bookings any plan could seat, and the exact plan when a solve fits the budget
+    # (docs/assign-tables.md §7.14). Off (the default for direct callers): no solver runs and the plan
+    # carries no bound; the endpoint turns it on (service/assign/service.py endpoint_planner_options).
+    bound: bool = False
     now: datetime | None = None  # decision timestamps; None = DayInput.now (none at all without either)
 
 
@@ -546,20 +553,24 @@ class DayPlanner:
             return summary
         for name, rung_cfg in rungs:
             floor = Floor(self.day.tables, self.day.adjacency, rung_cfg, self.mode, dict(self.day.scarcity_metrics))
+            ranked_of: dict[tuple[int, float], list[ScoredPlan]] = {}
             seated = 0
             for ctx in self.ctx:
                 if ctx.window is None or self.plan_of[ctx.pos] is not None or ctx.demand is None:
                     continue
                 d = ctx.demand.multiplier
                 require = floor.require_adjacency(ctx.party)
-                combinations = rung_cfg.combination_planner
-                shapes = floor.plans(ctx.party, combinations, require).plans
-                if not shapes and not combinations and rung_cfg.merges_enabled:
-                    shapes = floor.plans(ctx.party, True, require).plans
-                if not shapes:
+                ranked = ranked_of.get((ctx.party, d))
+                if ranked is None:
+                    combinations = rung_cfg.combination_planner
+                    shapes = floor.plans(ctx.party, combinations, require).plans
+                    if not shapes and not combinations and rung_cfg.merges_enabled:
+                        shapes = floor.plans(ctx.party, True, require).plans
+                    scarcity = floor.scarcity_scores(ctx.party)
+                    ranked = rank([score_plan(sh, ctx.party, d, self.weights.scarcity, scarcity) for sh in shapes])
+                    ranked_of[(ctx.party, d)] = ranked
+                if not ranked:
                     continue
-                scarcity = floor.scarcity_scores(ctx.party)
-                ranked = rank([score_plan(sh, ctx.party, d, self.weights.scarcity, scarcity) for sh in shapes])
                 busy = self._busy_now(ctx)
                 chosen = next((p for p in ranked if not p.shape.mask & busy), None)
                 if chosen is None:
@@ -573,6 +584,78 @@ class DayPlanner:
             summary["rungs"].append(name)
             summary["seated"][name] = seated
         return summary
+
+    # ------------------------------------------------------------------------------------------
+    # stage 4: the bound, and the exact plan when it fits the budget (docs/assign-tables.md §7.14)
+    # ------------------------------------------------------------------------------------------
+    def _bound(self) -> Bound:
+        """Columns: every booking's strict candidates, plus (when the ladder runs) its last rung's, flagged
+        relaxed — the rules the plan was made under. An exact plan that seats more replaces the plan."""
+        rungs = self._rungs()
+        rung_floor = None
+        if rungs:
+            rung_floor = Floor(self.day.tables, self.day.adjacency, rungs[-1][1], self.mode,
+                               dict(self.day.scarcity_metrics))
+        positions = [c for c in self.ctx if c.window is not None and c.demand is not None]
+        combinations = self.config.combination_planner or self.config.merges_enabled
+        extra: dict[int, tuple[PlanShape, ...]] = {}
+        if rung_floor is not None:
+            for ctx in positions:
+                if ctx.party not in extra:
+                    require = rung_floor.require_adjacency(ctx.party)
+                    extra[ctx.party] = rung_floor.plans(ctx.party, combinations, require).plans
+        with_any = sum(1 for c in positions if c.plans or extra.get(c.party))
+        estimate = sum(len(c.plans) + len(extra.get(c.party, ())) for c in positions)
+        if estimate > BOUND_COLUMN_LIMIT:
+            # Too big to solve within the planner's budget: the bound is the bookings with any candidate.
+            seated = sum(1 for c in positions if self.plan_of[c.pos] is not None)
+            return Bound(with_any, seated >= with_any, METHOD_CANDIDATES, solver={"columns": estimate})
+        columns: list[BoundColumn] = []
+        shapes_of: list[tuple[_Ctx, PlanShape, bool]] = []
+        current: list[int | None] = []
+        for b, ctx in enumerate(positions):
+            chosen = self.plan_of[ctx.pos]
+            candidates = [(p.shape, False) for p in ctx.plans] + [(sh, True) for sh in extra.get(ctx.party, ())]
+            kept: list[int] = []
+            mine: int | None = None
+            for shape, relaxed in sorted(candidates, key=lambda c: (c[0].mask.bit_count(), c[1], c[0].mask)):
+                mask = shape.mask
+                if mask & ctx.static_busy:
+                    continue
+                is_chosen = chosen is not None and chosen.shape.mask == mask
+                # A superset of a kept set never seats more: dropped, unless it is the plan's own choice.
+                if not is_chosen and any(k & mask == k for k in kept):
+                    continue
+                kept.append(mask)
+                if is_chosen:
+                    mine = len(columns)
+                columns.append(BoundColumn(b, mask, relaxed, shape.total_capacity - ctx.party))
+                shapes_of.append((ctx, shape, relaxed))
+            current.append(mine)
+        result = plan_bound(PackingDay([c.start for c in positions], [c.end for c in positions], columns), current)
+        if result.exact_choice is not None:
+            for b, ctx in enumerate(positions):
+                k = result.exact_choice[b]
+                if k is None:
+                    self.plan_of[ctx.pos] = None
+                    ctx.relaxed, ctx.relaxed_plans = (), None
+                    continue
+                _, shape, relaxed = shapes_of[k]
+                old = self.plan_of[ctx.pos]
+                if old is not None and old.shape.mask == shape.mask:
+                    continue
+                assert ctx.demand is not None
+                floor = rung_floor if relaxed and rung_floor is not None else self.floor
+                plan = score_plan(shape, ctx.party, ctx.demand.multiplier, self.weights.scarcity,
+                                  floor.scarcity_scores(ctx.party))
+                needs = self._needs(ctx, plan) if relaxed else ()
+                self.plan_of[ctx.pos] = plan
+                self.stage_of[ctx.pos] = "exact"
+                ctx.relaxed = needs
+                ctx.relaxed_plans = [plan] if needs else None
+                if RELAX_ADJACENCY in needs:
+                    ctx.require_adjacency = False
+        return result
 
     # ------------------------------------------------------------------------------------------
     # results
@@ -615,15 +698,21 @@ class DayPlanner:
                 optimiser = {"name": PLANNER_LNS, "error": type(exc).__name__ + ": " + str(exc)}
                 planner = PLANNER_FALLBACK
         relaxation = self._relax()
+        t_relaxed = self.clock()
+        bound = self._bound() if self.options.bound else None
+        if bound is not None and bound.exact_choice is not None:
+            planner = PLANNER_EXACT
         t_opt = self.clock()
         final_obj = self._objective()
         result = self._build(planner, greedy_obj, final_obj, optimiser)
         result.relaxation = relaxation
+        result.bound = bound
         t_end = self.clock()
         result.timings = {
             "setupMs": round((t_setup - t0) * 1000, 2),
             "greedyMs": round((t_greedy - t_setup) * 1000, 2),
-            "optimiserMs": round((t_opt - t_greedy) * 1000, 2),
+            "optimiserMs": round((t_relaxed - t_greedy) * 1000, 2),
+            "boundMs": round((t_opt - t_relaxed) * 1000, 2),
             "outputMs": round((t_end - t_opt) * 1000, 2),
             "totalMs": round((t_end - t0) * 1000, 2),
         }
