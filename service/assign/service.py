@@ -376,8 +376,9 @@ def build_response(
         "serviceFallbacks": [ServiceFallbackBody(**f.to_json()) for f in plan.service_fallbacks],
         "planner": plan.planner,
         "dryRun": dry_run,
-        "bound": BoundBody(**plan.bound.to_json()) if plan.bound is not None else None,
     }
+    if plan.bound is not None:  # the endpoint always computes it (endpoint_planner_options)
+        fields["bound"] = BoundBody(**plan.bound.to_json())
     if capture:
         fields["decisions"] = decisions
     return AssignTablesResponse(**fields)

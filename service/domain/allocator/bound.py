@@ -11,8 +11,12 @@ not the clock, stop the solver (one thread, fixed seed), so the same input gives
 from __future__ import annotations
 
 import math
+import os
+import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import ModuleType
 
 # Deterministic budgets (docs/assign-tables.md §7.14): the LP runs when the day has at most this many
 # columns, the exact MILP at most EXACT_COLUMN_LIMIT columns and EXACT_NODE_LIMIT branch-and-bound nodes.
@@ -88,10 +92,37 @@ def _rows(day: PackingDay) -> list[list[int]]:
     return entries
 
 
-def _solver(day: PackingDay, entries: list[list[int]], costs: list[float], integer: bool):  # type: ignore[no-untyped-def]
+_FIRST_SOLVER = threading.Lock()
+_banner_done = False
+
+
+def _highspy() -> ModuleType:
+    """highspy, after its one-per-process banner: HiGHS prints it to file descriptor 1 when the first
+    solver is built, whatever output_flag says, which would break the JSON log stream. That first build
+    runs once with descriptor 1 pointed at /dev/null."""
+    global _banner_done
     import highspy
+
+    if not _banner_done:
+        with _FIRST_SOLVER:
+            if not _banner_done:
+                sys.stdout.flush()
+                saved, sink = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+                try:
+                    os.dup2(sink, 1)
+                    highspy.Highs()  # type: ignore[no-untyped-call]
+                finally:
+                    os.dup2(saved, 1)
+                    os.close(saved)
+                    os.close(sink)
+                _banner_done = True
+    return highspy
+
+
+def _solver(day: PackingDay, entries: list[list[int]], costs: list[float], integer: bool):  # type: ignore[no-untyped-def]
     import numpy as np
 
+    highspy = _highspy()
     row_count = 1 + max((r for col in entries for r in col), default=0)
     starts = [0]
     index: list[int] = []
@@ -113,7 +144,7 @@ def _solver(day: PackingDay, entries: list[list[int]], costs: list[float], integ
     lp.sense_ = highspy.ObjSense.kMaximize
     if integer:
         lp.integrality_ = [highspy.HighsVarType.kInteger] * len(entries)
-    solver = highspy.Highs()  # type: ignore[no-untyped-call]
+    solver = highspy.Highs()
     for option, value in (
         ("output_flag", False), ("threads", 1), ("random_seed", 0), ("time_limit", SOLVER_TIME_LIMIT_S),
         ("simplex_iteration_limit", LP_ITERATION_LIMIT), ("mip_max_nodes", EXACT_NODE_LIMIT),
