@@ -311,6 +311,8 @@ def run_scenario(
         "milp_s": milp_s,
         "timings": plan.timings,
         "optimiser_info": plan.optimiser,
+        "plan_bound": plan.bound.to_json() if plan.bound is not None else None,
+        "bound_ms": plan.timings.get("boundMs"),
     }
 
 
@@ -403,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['with_decisions_s']:.3f} s"
         )
         print(f"    planner={r['planner']} timings={r['timings']} optimiser={r['optimiser_info']}")
+        print(f"    bound={r['plan_bound']} (the response's bound, docs/assign-tables.md §7.14) in {r['bound_ms']} ms")
         if committed is None:
             print(f"    plan + commit: {why}")
         else:

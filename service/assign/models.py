@@ -66,6 +66,11 @@ class AssignTablesRequest(BaseModel):
 class AssignedBody(BaseModel):
     bookingId: str
     tableIds: list[str]
+    relaxed: list[str] = Field(
+        default_factory=list,
+        description="Strict rules this seat needed relaxed, in ladder order: overage | memberLimits | adjacency "
+        "(docs/assign-tables.md §7.13); empty for a strict seat",
+    )
 
 
 class SkippedBody(BaseModel):
@@ -80,6 +85,14 @@ class ServiceFallbackBody(BaseModel):
     fallbackService: str | None
 
 
+class BoundBody(BaseModel):
+    """How good the plan is (docs/assign-tables.md §7.14)."""
+
+    upperBound: int = Field(description="No plan under the same rules seats more bookings than this")
+    optimal: bool = Field(description="The plan seats upperBound bookings: nothing better is possible")
+    method: str = Field(description="exact (MILP proven) | lp (LP relaxation) | candidates (bookings with any candidate)")
+
+
 class AssignTablesResponse(BaseModel):
     date: str
     assigned: list[AssignedBody]
@@ -88,5 +101,6 @@ class AssignTablesResponse(BaseModel):
     decisions: list[dict[str, Any]] | None = Field(
         default=None, description="Present only when captureDecisions is true (docs/assign-tables.md §9)"
     )
-    planner: str = Field(description="Which planner produced the plan: greedy | lns | greedy-fallback")
+    planner: str = Field(description="Which planner produced the plan: greedy | lns | greedy-fallback | exact")
+    bound: BoundBody | None = Field(default=None, description="Upper bound on bookings seated (docs/assign-tables.md §7.14)")
     dryRun: bool

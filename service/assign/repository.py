@@ -131,6 +131,10 @@ def _policy(timezone: str | None, periods: tuple[ServicePeriod, ...], row: Mappi
         buffer_post_minutes=row["buffer_post_minutes"],
         adjacency_mode=mode if mode in ADJACENCY_MODES else None,
         turn_bands={**base.turn_bands, **bands} if bands else base.turn_bands,
+        relax_overage=row["relax_overage"],
+        relaxed_max_overage=row["relaxed_max_overage"],
+        relax_member_limits=row["relax_member_limits"],
+        relax_adjacency=row["relax_adjacency"],
     )
 
 
@@ -239,7 +243,7 @@ async def load_day(
     )
     policy_row = (await session.execute(text(
         """SELECT adjacency_mode, overrun_policy, respect_booking_end, buffer_pre_minutes, buffer_post_minutes,
-                  turn_bands
+                  turn_bands, relax_overage, relaxed_max_overage, relax_member_limits, relax_adjacency
              FROM restaurant_allocator_policies WHERE restaurant_id = :r"""), p)).mappings().first()
     scarcity = {
         tt: float(score)

@@ -27,7 +27,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from service.assign import repository as repo
-from service.assign.models import AssignedBody, AssignTablesResponse, ServiceFallbackBody, SkippedBody
+from service.assign.models import (
+    AssignedBody,
+    AssignTablesResponse,
+    BoundBody,
+    ServiceFallbackBody,
+    SkippedBody,
+)
 from service.domain.allocator.day_plan import (
     ASSIGNMENT_CONFLICT,
     RUN_DEADLINE_EXCEEDED,
@@ -257,6 +263,7 @@ def endpoint_planner_options(capture_decisions: bool, bookings: int = 0, *, now:
         time_budget_s=safety,
         total_budget_s=safety,
         max_iterations=round(ENDPOINT_MAX_ITERATIONS / size**ENDPOINT_ITERATION_EXPONENT),
+        bound=True,
         now=now,
     )
 
@@ -413,13 +420,13 @@ def build_response(
             continue
         a = planned[booking_id]
         if outcomes is None:
-            assigned.append(AssignedBody(bookingId=booking_id, tableIds=list(a.table_ids)))
+            assigned.append(AssignedBody(bookingId=booking_id, tableIds=list(a.table_ids), relaxed=list(a.relaxed)))
             continue
         outcome, attempts = outcomes[booking_id]
         commit_info: dict[str, Any] = {"attempts": attempts, "status": "assigned" if outcome.ok else "skipped"}
         if outcome.ok:
             ids = list(a.table_ids) if set(outcome.table_ids) == set(a.table_ids) else _ordered_ids(day, outcome.table_ids)
-            assigned.append(AssignedBody(bookingId=booking_id, tableIds=ids))
+            assigned.append(AssignedBody(bookingId=booking_id, tableIds=ids, relaxed=list(a.relaxed)))
             commit_info.update(tableIds=ids, alternativeUsed=ids != list(a.table_ids),
                                alreadyAssigned=outcome.already_assigned)
         else:
@@ -439,6 +446,8 @@ def build_response(
         "planner": plan.planner,
         "dryRun": dry_run,
     }
+    if plan.bound is not None:  # the endpoint always computes it (endpoint_planner_options)
+        fields["bound"] = BoundBody(**plan.bound.to_json())
     if capture:
         fields["decisions"] = decisions
     return AssignTablesResponse(**fields)

@@ -43,8 +43,9 @@ def test_defaults_are_the_originals_and_checks_hold(aw: AssignWorld) -> None:
     row = aw.sql(f"""SELECT adjacency_mode, overrun_policy, respect_booking_end, buffer_pre_minutes,
                             buffer_post_minutes, turn_bands, version FROM {POLICY} WHERE restaurant_id = %s""",
                  (aw.rid,))
-    assert row == [(None, "skip", True, 0, 5, None, 1)]
-    aw.sql(f"UPDATE {POLICY} SET overrun_policy = 'clamp' WHERE restaurant_id = %s", (aw.rid,))
+    # the original's values, except the overrun default: clamp since revision 0009 (docs/assign-tables.md §7.3)
+    assert row == [(None, "clamp", True, 0, 5, None, 1)]
+    aw.sql(f"UPDATE {POLICY} SET overrun_policy = 'skip' WHERE restaurant_id = %s", (aw.rid,))
     assert aw.sql(f"SELECT version FROM {POLICY} WHERE restaurant_id = %s", (aw.rid,)) == [(2,)]
     for bad in (
         "adjacency_mode = 'diagonal'",
@@ -196,8 +197,17 @@ async def test_overrun_policy(aw: AssignWorld, app_client) -> None:
             return "assigned"
         return next(s["reasonCode"] for s in body["skipped"] if s["bookingId"] == str(late))
 
-    assert await outcome() == "SERVICE_OVERRUN"  # default: skip, as the original
-    _set_policy(aw, overrun_policy="allow")
+    # No policy row: a real closing clamps by default (docs/assign-tables.md §7.3).
+    body = (await aw.assign(client, dryRun=True)).json()
+    assert any(a["bookingId"] == str(late) for a in body["assigned"])
+    clamped = next(d for d in body["decisions"] if d["bookingId"] == str(late))
+    assert clamped["overrun"] == {"period": "Dinner", "minutes": 50, "resolution": "clamp"}
+    # clamped at closing, then the promised 23:30 end (+5 min buffer) still wins (docs/assign-tables.md §7.3)
+    assert clamped["window"]["end"] == "2031-06-13T22:35:00Z"
+    # The original's skip, as this docs/assign-tables.md §13 case assumed, is the restaurant's policy set to skip.
+    _set_policy(aw, overrun_policy="skip")
+    assert await outcome() == "SERVICE_OVERRUN"
+    aw.sql(f"UPDATE {POLICY} SET overrun_policy = 'allow' WHERE restaurant_id = %s", (aw.rid,))
     assert await outcome() == "assigned"
     resp = await aw.assign(client)
     assert any(a["bookingId"] == str(late) for a in resp.json()["assigned"])

@@ -181,7 +181,8 @@ async def test_capture_decisions_defaults_to_true(aw: AssignWorld, client: httpx
 async def test_empty_day_is_200_with_empty_lists(aw: AssignWorld, client: httpx.AsyncClient) -> None:
     resp = await client.post(PATH, json={"restaurantId": str(aw.rid), "date": "2031-06-14"}, headers=aw.auth("owner"))
     assert resp.json() == {"date": "2031-06-14", "assigned": [], "skipped": [], "serviceFallbacks": [],
-                           "decisions": [], "planner": resp.json()["planner"], "dryRun": False}
+                           "decisions": [], "planner": resp.json()["planner"], "dryRun": False,
+                           "bound": {"upperBound": 0, "optimal": True, "method": "candidates"}}
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -166,9 +166,11 @@ def test_case9_merge_fallback_pass():
 
 
 def test_case10_overrun_skip():
-    plan = run(make_day([table("L1", 4, min_party_size=2, max_party_size=4)], [booking("b", "14:00", 4)]))
+    # The original skipped by default; now clamp (docs/assign-tables.md §7.3), so this case sets skip.
+    plan = run(make_day([table("L1", 4, min_party_size=2, max_party_size=4)], [booking("b", "14:00", 4)],
+                        policy=RestaurantPolicy(overrun="skip")))
     skip = plan.skipped[0]
-    assert skip.reason == "Reservation would overrun lunch service (end 15:00)."
+    assert skip.reason == "Reservation would run past closing at 15:00 (end of lunch)."
     assert skip.reason_code == "SERVICE_OVERRUN"
     d = decision(plan, "b")
     assert d["rejectionClassification"] == "hard" and d["window"] is None and d["plannerConfig"] is None

@@ -41,15 +41,17 @@ def test_case5_restaurant_timezone_block_window():
     assert w.service.name == "dinner" and start.astimezone(tz).hour == 18
 
 
-def test_case10_lunch_overrun_is_skipped_with_the_original_text():
-    err = error(booking("b", "14:00", 4))
+def test_case10_lunch_overrun_is_skipped_when_the_policy_says_skip():
+    # docs/assign-tables.md §13 case 10 assumed skip; the default is now clamp (docs/assign-tables.md §7.3).
+    err = error(booking("b", "14:00", 4), RestaurantPolicy(overrun="skip"))
     assert err.code == "SERVICE_OVERRUN"
-    assert err.reason == "Reservation would overrun lunch service (end 15:00)."
+    assert err.reason == "Reservation would run past closing at 15:00 (end of lunch)."
+    assert err.overrun is not None and (err.overrun.period, err.overrun.minutes) == ("lunch", 20)
 
 
 def test_case32_dinner_overrun_skip_clamp_allow():
     b = booking("b", "21:00", 8, day=date(2025, 5, 10))
-    assert error(b).code == "SERVICE_OVERRUN"  # 90 + 5 min → 22:35 > 22:00
+    assert error(b, RestaurantPolicy(overrun="skip")).code == "SERVICE_OVERRUN"  # 90 + 5 min → 22:35 > 22:00
 
     clamped = window(b, RestaurantPolicy(overrun="clamp"))
     assert clamped.clamped

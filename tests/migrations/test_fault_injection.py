@@ -16,9 +16,9 @@ from service.schema.runner import InjectedFault
 from tests.migrations.test_adopt_original import load_original
 from tests.support import pg
 
-# autocommit blocks of a full run: 0001 ×2, 0002, 0003 ×2, 0005, 0006 (checked below, so a new block in a
+# autocommit blocks of a full run: 0001 ×2, 0002, 0003 ×2, 0005, 0006, 0010 (checked below, so a new block in a
 # revision fails here until it is covered)
-BLOCKS = 7
+BLOCKS = 8
 
 
 def _state(url: str) -> tuple[dict, list[tuple], list[tuple]]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from .windows import iso_utc
 
 if TYPE_CHECKING:
+    from .bound import Bound
     from .trace import DayEvaluation
 
 NO_SUITABLE_TABLES_REASON = (
@@ -20,6 +21,7 @@ NO_SUITABLE_TABLES_REASON = (
 PLANNER_GREEDY = "greedy"
 PLANNER_LNS = "lns"
 PLANNER_FALLBACK = "greedy-fallback"
+PLANNER_EXACT = "exact"  # the exact MILP plan replaced the optimiser's (docs/assign-tables.md §7.14)
 
 # Skip reason codes (docs/assign-tables.md §7.12); the window ones live in windows.py, the commit ones are
 # produced by the HTTP layer.
@@ -59,6 +61,8 @@ class PlannedAssignment:
     stage: str  # "greedy" or "optimiser": which planner stage placed it
     # Other table sets free in the final plan, best first: what to try if the commit conflicts (docs/assign-tables.md §7.11).
     alternatives: tuple[tuple[str, ...], ...] = ()
+    # Strict rules this seat needed relaxed (docs/assign-tables.md §7.13); empty for a strict seat.
+    relaxed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +119,10 @@ class DayPlan:
     optimiser: dict[str, Any] = field(default_factory=dict)
     # what the decision trace is built from (service/domain/allocator/trace.py); None unless captured
     evaluation: DayEvaluation | None = None
+    # the relaxation ladder's rungs tried and bookings each seated (docs/assign-tables.md §7.13)
+    relaxation: dict[str, Any] = field(default_factory=dict)
+    # upper bound on bookings any plan could seat (docs/assign-tables.md §7.14); None when not computed
+    bound: Bound | None = None
 
 
 # rejectionClassification (docs/assign-tables.md §7.12): "strategic" when the reason names a strategic cause or the best plan

@@ -253,14 +253,16 @@ class Floor:
             if self.capacity[i] >= party:
                 stats.singles_considered += 1
                 plans.append(self._shape((i,)))
-        k_max = min(cfg.effective_k_max, len(eligible))
-        stats.k_max = k_max
         members = [
             i
             for i in self.eligible(party, for_members=True)
             if self.capacity[i] <= max_cap
             and (not cfg.merge_requires_movable or self.tables[i].mobility == "movable")
         ]
+        # kMax is capped by the eligible tables; with member limits lifted ([LATER]) members may be more of
+        # them than the tables eligible on their own (otherwise members ⊆ eligible and this is the original cap).
+        k_max = min(cfg.effective_k_max, max(len(eligible), len(members)))
+        stats.k_max = k_max
         if combinations and k_max >= 2 and len(members) >= 2:
             by_zone: dict[str | None, list[int]] = defaultdict(list)
             for i in members:

@@ -13,6 +13,10 @@ from typing import Literal
 from service.domain.weights import DEFAULT_LOOKAHEAD_PENALTY
 
 OverrunPolicy = Literal["skip", "clamp", "allow"]
+OVERRUN_POLICIES: tuple[OverrunPolicy, ...] = ("skip", "clamp", "allow")
+# At a real closing the guest is seated and the table is free from closing time (docs/assign-tables.md §7.3);
+# the original skipped. Revision 0010's column default is this value (tests/app/test_allocator_policy_schema.py).
+DEFAULT_OVERRUN_POLICY: OverrunPolicy = "clamp"
 AdjacencyMode = Literal["connected", "pairwise", "neighbors"]
 ADJACENCY_MODES: tuple[AdjacencyMode, ...] = ("connected", "pairwise", "neighbors")
 ACTIVE_BOOKING_STATUSES = frozenset({"pending", "pending_allocation", "confirmed"})
@@ -96,6 +100,20 @@ LUNCH_BANDS = TurnBands(((2, 60), (4, 75), (6, 85), (8, 85)), 85)
 DINNER_BANDS = TurnBands(((2, 60), (4, 75), (6, 85), (8, 90)), 90)
 
 
+# The relaxation ladder (docs/assign-tables.md §7.13): rung names in the order they are tried, as flagged in
+# `assigned[].relaxed` and the decisions. One source for the defaults and the range; revision 0010's column
+# defaults and CHECK agree (tests/app/test_allocator_policy_schema.py).
+RELAX_OVERAGE = "overage"
+RELAX_MEMBER_LIMITS = "memberLimits"
+RELAX_ADJACENCY = "adjacency"
+RELAXATION_ORDER: tuple[str, ...] = (RELAX_OVERAGE, RELAX_MEMBER_LIMITS, RELAX_ADJACENCY)
+DEFAULT_RELAXED_MAX_OVERAGE = 4
+RELAXED_MAX_OVERAGE_RANGE = (0, 20)
+DEFAULT_RELAX_OVERAGE = True
+DEFAULT_RELAX_MEMBER_LIMITS = True
+DEFAULT_RELAX_ADJACENCY = False
+
+
 @dataclass(frozen=True, slots=True)
 class RestaurantPolicy:
     """Per-restaurant window rules. Turn bands and buffers are looked up by service key (kind, else
@@ -110,11 +128,16 @@ class RestaurantPolicy:
     buffer_pre_minutes: int = 0
     buffer_post_minutes: int = 5
     buffers_by_service: Mapping[str, tuple[int, int]] = field(default_factory=dict)
-    overrun: OverrunPolicy = "skip"
+    overrun: OverrunPolicy = DEFAULT_OVERRUN_POLICY
     overrun_by_service: Mapping[str, OverrunPolicy] = field(default_factory=dict)
     # True: a window never ends before the booking's stored end (what the guest was promised).
     respect_booking_end: bool = True
     adjacency_mode: AdjacencyMode | None = None  # None → AllocatorConfig.adjacency_mode
+    # The relaxation ladder for bookings the strict plan leaves unseated (docs/assign-tables.md §7.13).
+    relax_overage: bool = DEFAULT_RELAX_OVERAGE
+    relaxed_max_overage: int = DEFAULT_RELAXED_MAX_OVERAGE
+    relax_member_limits: bool = DEFAULT_RELAX_MEMBER_LIMITS
+    relax_adjacency: bool = DEFAULT_RELAX_ADJACENCY
 
     @property
     def periods(self) -> tuple[ServicePeriod, ...]:

@@ -18,16 +18,19 @@ from __future__ import annotations
 import bisect
 import time as _time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time
 from typing import Any
 
 from service.domain.weights import StrategicWeights
 
+from .bound import BOUND_COLUMN_LIMIT, METHOD_CANDIDATES, Bound, PackingDay, plan_bound
+from .bound import Column as BoundColumn
 from .day_plan import (
     CONFLICTS_EXISTING,
     NO_SUITABLE_TABLES,
     NO_SUITABLE_TABLES_REASON,
+    PLANNER_EXACT,
     PLANNER_FALLBACK,
     PLANNER_GREEDY,
     PLANNER_LNS,
@@ -39,8 +42,17 @@ from .day_plan import (
     idempotency_key,
     rejection_classification,
 )
-from .floor import Floor
-from .model import ACTIVE_BOOKING_STATUSES, AllocatorConfig, Booking, DayInput, Table
+from .floor import Floor, PlanShape
+from .model import (
+    ACTIVE_BOOKING_STATUSES,
+    RELAX_ADJACENCY,
+    RELAX_MEMBER_LIMITS,
+    RELAX_OVERAGE,
+    AllocatorConfig,
+    Booking,
+    DayInput,
+    Table,
+)
 from .optimiser import PackingBooking, optimise
 from .scoring import DemandResult, ScoredPlan, demand_multiplier, rank, score_plan
 from .trace import BookingEvaluation, DayEvaluation, decision_trace
@@ -89,6 +101,9 @@ class _Ctx:
     lookahead_combinations: bool = False
     witnesses: list[int] = field(default_factory=list)
     witness_tables: int = 0
+    # relaxation ladder (docs/assign-tables.md §7.13): what the relaxed seat needed, and that rung's plans
+    relaxed: tuple[str, ...] = ()
+    relaxed_plans: list[ScoredPlan] | None = None
 
     @property
     def party(self) -> int:
@@ -106,6 +121,10 @@ class PlannerOptions:
     max_iterations: int = 600
     seed: int = 0
     capture_decisions: bool = True
+    # An upper bound on the bookings any plan could seat, and the exact plan when a solve fits the budget
+    # (docs/assign-tables.md §7.14). Off (the default for direct callers): no solver runs and the plan
+    # carries no bound; the endpoint turns it on (service/assign/service.py endpoint_planner_options).
+    bound: bool = False
     now: datetime | None = None  # decision timestamps; None = DayInput.now (none at all without either)
 
 
@@ -478,6 +497,167 @@ class DayPlanner:
         }
 
     # ------------------------------------------------------------------------------------------
+    # stage 3: the relaxation ladder (docs/assign-tables.md §7.13)
+    # ------------------------------------------------------------------------------------------
+    def _rungs(self) -> list[tuple[str, AllocatorConfig]]:
+        """The restaurant's enabled rungs, each config cumulative over the ones before it; a rung that
+        would change nothing (e.g. a relaxed overage not above the strict one) is left out."""
+        policy, cfg = self.day.policy, self.config
+        rungs: list[tuple[str, AllocatorConfig]] = []
+        current = cfg
+        if policy.relax_overage and policy.relaxed_max_overage > cfg.max_overage:
+            current = replace(current, max_overage=policy.relaxed_max_overage)
+            rungs.append((RELAX_OVERAGE, current))
+        if policy.relax_member_limits and cfg.max_party_applies_to_members:
+            current = replace(current, max_party_applies_to_members=False)
+            rungs.append((RELAX_MEMBER_LIMITS, current))
+        if policy.relax_adjacency and cfg.require_adjacency and self.floor.has_edges:
+            current = replace(current, require_adjacency=False)
+            rungs.append((RELAX_ADJACENCY, current))
+        return rungs
+
+    def _busy_now(self, ctx: _Ctx) -> int:
+        busy = ctx.static_busy
+        for o in self._overlapping(ctx.start, ctx.end):
+            plan = self.plan_of[o.pos]
+            if plan is not None and o.pos != ctx.pos:
+                busy |= plan.shape.mask
+        return busy
+
+    def _needs(self, ctx: _Ctx, plan: ScoredPlan) -> tuple[str, ...]:
+        """Which strict rules ``plan`` breaks for ``ctx``: the flags a relaxed seat carries."""
+        cfg, floor, party = self.config, self.floor, ctx.party
+        shape = plan.shape
+        needs: list[str] = []
+        if shape.total_capacity - party > cfg.max_overage or any(
+            floor.capacity[i] > party + cfg.max_overage for i in shape.indices
+        ):
+            needs.append(RELAX_OVERAGE)
+        if shape.size > 1 and cfg.max_party_applies_to_members and any(
+            (t := floor.tables[i]).max_party_size and t.max_party_size > 0 and party > t.max_party_size
+            for i in shape.indices
+        ):
+            needs.append(RELAX_MEMBER_LIMITS)
+        if shape.size > 1 and floor.require_adjacency(party) and (
+            shape.adjacency_status == "disconnected" or not floor.satisfies_mode(shape.indices, self.mode)
+        ):
+            needs.append(RELAX_ADJACENCY)
+        return tuple(needs)
+
+    def _relax(self) -> dict[str, Any]:
+        """Seat what the strict plan left unseated, rung by rung, each rung only for the bookings no stricter
+        rung seated, on tables free around every seat already made (no strict seat ever moves)."""
+        summary: dict[str, Any] = {"rungs": [], "seated": {}}
+        rungs = self._rungs()
+        if not rungs:
+            return summary
+        for name, rung_cfg in rungs:
+            floor = Floor(self.day.tables, self.day.adjacency, rung_cfg, self.mode, dict(self.day.scarcity_metrics))
+            ranked_of: dict[tuple[int, float], list[ScoredPlan]] = {}
+            seated = 0
+            for ctx in self.ctx:
+                if ctx.window is None or self.plan_of[ctx.pos] is not None or ctx.demand is None:
+                    continue
+                d = ctx.demand.multiplier
+                require = floor.require_adjacency(ctx.party)
+                ranked = ranked_of.get((ctx.party, d))
+                if ranked is None:
+                    combinations = rung_cfg.combination_planner
+                    shapes = floor.plans(ctx.party, combinations, require).plans
+                    if not shapes and not combinations and rung_cfg.merges_enabled:
+                        shapes = floor.plans(ctx.party, True, require).plans
+                    scarcity = floor.scarcity_scores(ctx.party)
+                    ranked = rank([score_plan(sh, ctx.party, d, self.weights.scarcity, scarcity) for sh in shapes])
+                    ranked_of[(ctx.party, d)] = ranked
+                if not ranked:
+                    continue
+                busy = self._busy_now(ctx)
+                chosen = next((p for p in ranked if not p.shape.mask & busy), None)
+                if chosen is None:
+                    continue
+                ctx.relaxed = self._needs(ctx, chosen)
+                ctx.relaxed_plans = ranked
+                ctx.require_adjacency = require and ctx.require_adjacency
+                self.plan_of[ctx.pos] = chosen
+                self.stage_of[ctx.pos] = "relaxed"
+                seated += 1
+            summary["rungs"].append(name)
+            summary["seated"][name] = seated
+        return summary
+
+    # ------------------------------------------------------------------------------------------
+    # stage 4: the bound, and the exact plan when it fits the budget (docs/assign-tables.md §7.14)
+    # ------------------------------------------------------------------------------------------
+    def _bound(self) -> Bound:
+        """Columns: every booking's strict candidates, plus (when the ladder runs) its last rung's, flagged
+        relaxed — the rules the plan was made under. An exact plan that seats more replaces the plan."""
+        rungs = self._rungs()
+        rung_floor = None
+        if rungs:
+            rung_floor = Floor(self.day.tables, self.day.adjacency, rungs[-1][1], self.mode,
+                               dict(self.day.scarcity_metrics))
+        positions = [c for c in self.ctx if c.window is not None and c.demand is not None]
+        combinations = self.config.combination_planner or self.config.merges_enabled
+        extra: dict[int, tuple[PlanShape, ...]] = {}
+        if rung_floor is not None:
+            for ctx in positions:
+                if ctx.party not in extra:
+                    require = rung_floor.require_adjacency(ctx.party)
+                    extra[ctx.party] = rung_floor.plans(ctx.party, combinations, require).plans
+        with_any = sum(1 for c in positions if c.plans or extra.get(c.party))
+        estimate = sum(len(c.plans) + len(extra.get(c.party, ())) for c in positions)
+        if estimate > BOUND_COLUMN_LIMIT:
+            # Too big to solve within the planner's budget: the bound is the bookings with any candidate.
+            seated = sum(1 for c in positions if self.plan_of[c.pos] is not None)
+            return Bound(with_any, seated >= with_any, METHOD_CANDIDATES, solver={"columns": estimate})
+        columns: list[BoundColumn] = []
+        shapes_of: list[tuple[_Ctx, PlanShape, bool]] = []
+        current: list[int | None] = []
+        for b, ctx in enumerate(positions):
+            chosen = self.plan_of[ctx.pos]
+            candidates = [(p.shape, False) for p in ctx.plans] + [(sh, True) for sh in extra.get(ctx.party, ())]
+            kept: list[int] = []
+            mine: int | None = None
+            for shape, relaxed in sorted(candidates, key=lambda c: (c[0].mask.bit_count(), c[1], c[0].mask)):
+                mask = shape.mask
+                if mask & ctx.static_busy:
+                    continue
+                is_chosen = chosen is not None and chosen.shape.mask == mask
+                # A superset of a kept set never seats more: dropped, unless it is the plan's own choice.
+                if not is_chosen and any(k & mask == k for k in kept):
+                    continue
+                kept.append(mask)
+                if is_chosen:
+                    mine = len(columns)
+                columns.append(BoundColumn(b, mask, relaxed, shape.total_capacity - ctx.party))
+                shapes_of.append((ctx, shape, relaxed))
+            current.append(mine)
+        result = plan_bound(PackingDay([c.start for c in positions], [c.end for c in positions], columns), current)
+        if result.exact_choice is not None:
+            for b, ctx in enumerate(positions):
+                k = result.exact_choice[b]
+                if k is None:
+                    self.plan_of[ctx.pos] = None
+                    ctx.relaxed, ctx.relaxed_plans = (), None
+                    continue
+                _, shape, relaxed = shapes_of[k]
+                old = self.plan_of[ctx.pos]
+                if old is not None and old.shape.mask == shape.mask:
+                    continue
+                assert ctx.demand is not None
+                floor = rung_floor if relaxed and rung_floor is not None else self.floor
+                plan = score_plan(shape, ctx.party, ctx.demand.multiplier, self.weights.scarcity,
+                                  floor.scarcity_scores(ctx.party))
+                needs = self._needs(ctx, plan) if relaxed else ()
+                self.plan_of[ctx.pos] = plan
+                self.stage_of[ctx.pos] = "exact"
+                ctx.relaxed = needs
+                ctx.relaxed_plans = [plan] if needs else None
+                if RELAX_ADJACENCY in needs:
+                    ctx.require_adjacency = False
+        return result
+
+    # ------------------------------------------------------------------------------------------
     # results
     # ------------------------------------------------------------------------------------------
     def _objective(self) -> Objective:
@@ -517,14 +697,22 @@ class DayPlanner:
                 self.plan_of, self.stage_of = greedy_plans, greedy_stages
                 optimiser = {"name": PLANNER_LNS, "error": type(exc).__name__ + ": " + str(exc)}
                 planner = PLANNER_FALLBACK
+        relaxation = self._relax()
+        t_relaxed = self.clock()
+        bound = self._bound() if self.options.bound else None
+        if bound is not None and bound.exact_choice is not None:
+            planner = PLANNER_EXACT
         t_opt = self.clock()
         final_obj = self._objective()
         result = self._build(planner, greedy_obj, final_obj, optimiser)
+        result.relaxation = relaxation
+        result.bound = bound
         t_end = self.clock()
         result.timings = {
             "setupMs": round((t_setup - t0) * 1000, 2),
             "greedyMs": round((t_greedy - t_setup) * 1000, 2),
-            "optimiserMs": round((t_opt - t_greedy) * 1000, 2),
+            "optimiserMs": round((t_relaxed - t_greedy) * 1000, 2),
+            "boundMs": round((t_opt - t_relaxed) * 1000, 2),
             "outputMs": round((t_end - t_opt) * 1000, 2),
             "totalMs": round((t_end - t0) * 1000, 2),
         }
@@ -586,7 +774,7 @@ class DayPlanner:
     def _alternatives(self, pos: int, chosen: ScoredPlan, limit: int = 2) -> tuple[tuple[str, ...], ...]:
         ctx = self.ctx[pos]
         out = []
-        for p in ctx.plans:
+        for p in ctx.relaxed_plans if ctx.relaxed_plans is not None else ctx.plans:
             if p.shape.mask == chosen.shape.mask or not self._free_in_final(pos, p.shape.mask):
                 continue
             out.append(tuple(sorted(self.floor.tables[i].id for i in p.shape.indices)))
@@ -638,6 +826,7 @@ class DayPlanner:
                         party_size=ctx.party,
                         stage=self.stage_of[ctx.pos],
                         alternatives=self._alternatives(ctx.pos, plan),
+                        relaxed=ctx.relaxed,
                     )
                 )
             if skip is not None:
@@ -684,7 +873,9 @@ class DayPlanner:
 
     def _evaluation(self, ctx: _Ctx, plan: ScoredPlan | None, skip: PlannedSkip | None, best: ScoredPlan | None) -> BookingEvaluation:
         """What the decision trace needs of one booking, read from the planner's state once the plan is fixed."""
-        if plan is not None and self.stage_of[ctx.pos] == "greedy":
+        if plan is not None and ctx.relaxed_plans is not None:
+            shown = [p for p in ctx.relaxed_plans if self._free_in_final(ctx.pos, p.shape.mask)]
+        elif plan is not None and self.stage_of[ctx.pos] == "greedy":
             shown = ctx.considered  # conflict-free when greedy decided, lookahead penalties included
         elif plan is not None:
             shown = [p for p in ctx.plans if self._free_in_final(ctx.pos, p.shape.mask)]
@@ -719,6 +910,8 @@ class DayPlanner:
             stats=ctx.stats,
             lookahead=ctx.lookahead,
             planner_ms=ctx.planner_ms,
+            overrun=ctx.window.overrun if ctx.window else (ctx.error.overrun if ctx.error else None),
+            relaxed=ctx.relaxed,
         )
 
 

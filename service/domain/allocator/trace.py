@@ -15,7 +15,7 @@ from .day_plan import PlannedSkip, sanitise
 from .floor import EnumerationStats
 from .model import AdjacencyMode, AllocatorConfig, Table
 from .scoring import DemandResult, ScoredPlan
-from .windows import BookingWindow, iso_utc
+from .windows import BookingWindow, Overrun, iso_utc
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +41,8 @@ class BookingEvaluation:
     stats: EnumerationStats | None
     lookahead: dict[str, Any] | None
     planner_ms: float
+    overrun: Overrun | None = None  # the block ran past a real closing (docs/assign-tables.md §7.3)
+    relaxed: tuple[str, ...] = ()  # strict rules the seat needed relaxed (docs/assign-tables.md §7.13)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +170,7 @@ def _planner_config(run: DayEvaluation, b: BookingEvaluation) -> dict[str, Any]:
             "clamped": bool(window and window.clamped),
             "overrunAllowed": bool(window and window.overrun_allowed),
             "extendedToBookingEnd": bool(window and window.extended_to_booking_end),
+            "continuedInto": list(window.continued_into) if window else [],
         },
     }
 
@@ -216,6 +219,12 @@ def _diagnostics(run: DayEvaluation, b: BookingEvaluation, bucket_skips: int, li
     return diagnostics
 
 
+def _overrun(overrun: Overrun | None) -> dict[str, Any] | None:
+    if overrun is None:
+        return None
+    return {"period": overrun.period, "minutes": overrun.minutes, "resolution": overrun.resolution}
+
+
 def _decision(run: DayEvaluation, b: BookingEvaluation) -> dict[str, Any]:
     plan, skip, window = b.selected, b.skip, b.window
     candidates, bucket_skips, limit_skips = _capped_candidates(run.config, b.shown)
@@ -242,6 +251,8 @@ def _decision(run: DayEvaluation, b: BookingEvaluation) -> dict[str, Any]:
         "selected": _summary(run.tables, plan) if plan is not None else None,
         "candidates": summaries,
         "topCandidates": summaries,
+        "overrun": _overrun(b.overrun),
+        "relaxed": list(b.relaxed),
         "skipReason": skip.reason if skip else None,
         "reasonCode": skip.reason_code if skip else None,
         "rejectionClassification": skip.classification if skip else None,

@@ -3,8 +3,9 @@
 Differences from the original, all per-restaurant policy (`RestaurantPolicy`):
 - every stored service period counts (not a hard-coded lunch/dinner pair); the original's pair is
   only the default when a restaurant stores none;
-- a block that runs past its period's end is skipped, clamped or allowed (`overrun`), not silently
-  skipped;
+- a block that runs past its period's end simply continues when another period of the day begins at
+  or before that end (the restaurant stays open); only at a real closing — the end of the day's last
+  period, or a gap — is it skipped, clamped (the default) or allowed (`overrun`), never silently;
 - the dining window never ends before the booking's stored end unless `respect_booking_end` is off.
 All arithmetic is on absolute instants with half-open intervals, so DST is the tz library's job.
 """
@@ -40,6 +41,15 @@ def weekday_sunday0(day: date) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class Overrun:
+    """A block that ran past a real closing: which period closed, by how many minutes, and what was done."""
+
+    period: str  # the closing period's stored name, as stored
+    minutes: int
+    resolution: str  # OverrunPolicy: skip | clamp | allow
+
+
+@dataclass(frozen=True, slots=True)
 class BookingWindow:
     service: ServicePeriod
     used_fallback: bool
@@ -51,6 +61,9 @@ class BookingWindow:
     clamped: bool = False
     overrun_allowed: bool = False
     extended_to_booking_end: bool = False
+    overrun: Overrun | None = None
+    # Periods the block continued into past its own period's end (no closing in between).
+    continued_into: tuple[str, ...] = ()
 
     @property
     def service_key(self) -> str:
@@ -63,6 +76,7 @@ class WindowError:
     reason: str
     service: ServicePeriod | None = None
     used_fallback: bool = False
+    overrun: Overrun | None = None
 
 
 def _local(day: date, at: time, zone: ZoneInfo) -> datetime:
@@ -100,6 +114,30 @@ def _period_bounds(period: ServicePeriod, day: date, zone: ZoneInfo) -> tuple[da
     start = _local(day, period.start, zone)
     end_day = day if period.end > period.start else day + timedelta(days=1)
     return start, _local(end_day, period.end, zone)
+
+
+def closing_after(
+    policy: RestaurantPolicy, day: date, zone: ZoneInfo, service_end: datetime
+) -> tuple[datetime, ServicePeriod | None, tuple[ServicePeriod, ...]]:
+    """The real closing at or after `service_end`: while another period of `day` begins at or before the
+    current end and ends after it, the restaurant stays open until that period's end. Returns the closing
+    instant, the period that closes then (None: `service_end` itself) and the periods continued into."""
+    end = service_end
+    closing: ServicePeriod | None = None
+    chain: list[ServicePeriod] = []
+    bounds = [(p, *_period_bounds(p, day, zone)) for p in applicable_periods(policy, day)]
+    extended = True
+    while extended:
+        extended = False
+        best: tuple[ServicePeriod, datetime] | None = None
+        for period, start, p_end in bounds:
+            if start <= end < p_end and (best is None or p_end > best[1]):
+                best = (period, p_end)
+        if best is not None:
+            closing, end = best
+            chain.append(closing)
+            extended = True
+    return end, closing, tuple(chain)
 
 
 def which_service(
@@ -152,28 +190,36 @@ def compute_window(
 
     clamped = False
     overrun_allowed = False
+    overrun: Overrun | None = None
+    continued: tuple[str, ...] = ()
     if check_overrun and block_end > service_end:
-        mode = policy.overrun_for(key)
-        overrun = WindowError(
-            SERVICE_OVERRUN,
-            f"Reservation would overrun {service.name} service (end {service_end.strftime('%H:%M')}).",
-            service,
-            used_fallback,
-        )
-        if mode == "skip":
-            return overrun
-        if mode == "clamp":
-            block_end = service_end
-            dining_end = block_end - timedelta(minutes=post)
-            # The guest's promised end still wins over the clamp when the policy respects it.
-            if stored_end is not None and stored_end > dining_end:
-                dining_end = stored_end
-                block_end = dining_end + timedelta(minutes=post)
-            if dining_end <= start_local:
-                return overrun
-            clamped = True
-        else:
-            overrun_allowed = True
+        closing, closing_period, chain = closing_after(policy, start_local.date(), zone, service_end)
+        continued = tuple(p.name for p in chain if block_end > _period_bounds(p, start_local.date(), zone)[0])
+        if block_end > closing:
+            mode = policy.overrun_for(key)
+            closed_by = closing_period or service
+            overrun = Overrun(closed_by.name, _minutes(block_end - closing), mode)
+            error = WindowError(
+                SERVICE_OVERRUN,
+                f"Reservation would run past closing at {closing.strftime('%H:%M')} (end of {closed_by.name}).",
+                service,
+                used_fallback,
+                overrun,
+            )
+            if mode == "skip":
+                return error
+            if mode == "clamp":
+                block_end = closing
+                dining_end = block_end - timedelta(minutes=post)
+                # The guest's promised end still wins over the clamp when the policy respects it.
+                if stored_end is not None and stored_end > dining_end:
+                    dining_end = stored_end
+                    block_end = dining_end + timedelta(minutes=post)
+                if dining_end <= start_local:
+                    return error
+                clamped = True
+            else:
+                overrun_allowed = True
 
     return BookingWindow(
         service=service,
@@ -186,7 +232,14 @@ def compute_window(
         clamped=clamped,
         overrun_allowed=overrun_allowed,
         extended_to_booking_end=extended,
+        overrun=overrun,
+        continued_into=continued,
     )
+
+
+def _minutes(delta: timedelta) -> int:
+    """Whole minutes, rounded up: a block 30 s past closing still overruns it."""
+    return -(-int(delta.total_seconds()) // 60)
 
 
 def overlaps(a_start: datetime, a_end: datetime, b_start: datetime, b_end: datetime) -> bool:
