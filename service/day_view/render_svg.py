@@ -402,7 +402,7 @@ def render_timeline(day: Day, *, now: datetime | None = None, plan: Plan | None 
     c.text(MARGIN, 42, summary, size=12, cls="summary")
     if plan is not None:
         facts = [f"planner {plan.planner}" if plan.planner else None,
-                 f"bound {plan.bound}" if plan.bound is not None else None,
+                 _bound_text(plan.bound) if plan.bound is not None else None,
                  f"run {plan.run_id}" if plan.run_id else None]
         c.text(MARGIN, 60, " · ".join(f for f in facts if f) or "dry run", size=12, cls="plan-facts")
     _legend(c, 78 if plan is not None else 62)
@@ -419,3 +419,11 @@ def render_timeline(day: Day, *, now: datetime | None = None, plan: Plan | None 
         *frame,
         "</svg>\n",
     ])
+
+
+def _bound_text(bound: object) -> str:
+    """The planner's bound as a person reads it: "at most 20 can be seated (optimal, exact)"."""
+    if isinstance(bound, dict) and isinstance(bound.get("upperBound"), int):
+        verdict = "optimal" if bound.get("optimal") else "not proven optimal"
+        return f"at most {bound['upperBound']} can be seated ({verdict}, {bound.get('method', '?')})"
+    return f"bound {bound}"

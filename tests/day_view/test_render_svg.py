@@ -104,6 +104,9 @@ def test_unassigned_bookings_are_listed_with_reason_codes_from_the_plan():
     assert bars["planned"].get("data-kind") == "planned"
     assert bars["seated"].get("data-kind") == "assigned"  # current tables win over the plan's
     assert "bound 17" in svg and "run run-1" in svg and "planner lns" in svg
+    proven = render_timeline(day, plan=Plan(assigned={}, planner="exact",
+                                            bound={"upperBound": 17, "optimal": True, "method": "exact"}))
+    assert "at most 17 can be seated (optimal, exact)" in proven
 
 
 def test_now_line_only_on_the_day_axis():
@@ -145,3 +148,4 @@ def test_forty_tables_twelve_hours_stay_readable():
     assert width >= 12 * 90 and height >= 40 * 24  # ≥ 90 px an hour, ≥ 24 px a row
     for g in bar_groups(root).values():  # a 90-minute bar has room for its label
         assert "".join(g.find(f"{SVG}text").itertext()).startswith("4p ")
+

@@ -63,6 +63,12 @@
     return ` · ${label} ${shown}`;
   }
 
+  function boundText(bound) {
+    if (!bound || typeof bound.upperBound !== "number") return optional("bound", bound);
+    const verdict = bound.optimal ? "optimal" : "not proven optimal";
+    return ` · at most ${bound.upperBound} can be seated (${verdict}, ${bound.method})`;
+  }
+
   async function showDay(event) {
     if (event) event.preventDefault();
     if (!form.reportValidity()) return;
@@ -110,7 +116,7 @@
       showSvg($("plan"), svg);
       $("plan-facts").textContent =
         `planner ${plan.planner} · ${plan.assigned.length} would be assigned · ${plan.skipped.length} skipped` +
-        optional("bound", plan.bound) + optional("run", plan.runId);
+        boundText(plan.bound) + optional("run", plan.runId);
       document.body.dataset.planAssigned = String(plan.assigned.length);
       $("plan-panel").hidden = false;
       $("panels").classList.add("side-by-side");
