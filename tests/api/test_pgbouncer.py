@@ -11,8 +11,13 @@ from pydantic import SecretStr
 from service.settings import Settings
 from tests.api.conftest import make_settings, running_app, runtime_url
 from tests.support.pgbouncer import pgbouncer, pgbouncer_binary, through
+from tests.support.requirements import unavailable
 
-pytestmark = pytest.mark.skipif(pgbouncer_binary() is None, reason="pgbouncer not installed (.ci/run installs it)")
+
+@pytest.fixture(autouse=True)
+def _pgbouncer_installed() -> None:
+    if pgbouncer_binary() is None:
+        unavailable("pgbouncer not installed (.ci/run installs it)")
 
 
 def _pooled_settings(aw, port: int, **extra) -> Settings:

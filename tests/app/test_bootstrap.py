@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.live import REPO
+from tests.support.requirements import unavailable
 
 RUN = REPO / "run"
 
@@ -49,7 +50,7 @@ def managed_python(tmp_path_factory) -> Path:
     stdlib = base / "lib" / version
     binary = Path(getattr(sys, "_base_executable", "") or base / "bin" / version).resolve()
     if not (stdlib / "os.py").exists() or not binary.exists():
-        pytest.skip("this Python's layout is not a plain prefix")
+        unavailable("this Python's layout is not a plain prefix")
     prefix = tmp_path_factory.mktemp("pep668") / "usr"
     (prefix / "bin").mkdir(parents=True)
     shutil.copy2(binary, prefix / "bin" / "python3")
@@ -129,7 +130,7 @@ def _run(python: Path, tools: Path, index: _FakeIndex, *args: str) -> subprocess
 
 def test_pip_install_is_refused_on_the_managed_python(managed_python):
     if not any((managed_python.parent.parent / "lib").glob("python3*/site-packages/pip")):
-        pytest.skip("no pip to demonstrate with")
+        unavailable("no pip to demonstrate with")
     done = subprocess.run([managed_python, "-m", "pip", "install", "uv"], capture_output=True, text=True,
                           env={"PATH": "/usr/bin:/bin", "PIP_NO_INDEX": "1"}, timeout=60)
     assert done.returncode != 0

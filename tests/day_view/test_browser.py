@@ -21,6 +21,7 @@ import pytest
 
 from tests.api.conftest import JWT_SECRET, runtime_url
 from tests.day_view.support import AFTER_THE_RUN, AFTERNOON_FOURS, ASSIGN_PATH, add_booking
+from tests.support.requirements import unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -33,9 +34,7 @@ SERVER_START_S = 60
 def _chromium_or_skip() -> str:
     if Path(CHROMIUM).exists():
         return CHROMIUM
-    if os.environ.get("CI"):
-        pytest.fail("chromium is not installed (.ci/run installs the Debian package)")
-    pytest.skip("chromium is not installed: apt-get install -y chromium")
+    unavailable("chromium is not installed: apt-get install -y chromium")
 
 
 def _free_port() -> int:

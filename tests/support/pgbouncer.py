@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
-import pytest
 from sqlalchemy.engine import make_url
 
 from tests.support.live import free_port, wait_until
+from tests.support.requirements import unavailable
 
 
 def pgbouncer_binary() -> str | None:
@@ -36,7 +36,7 @@ def pgbouncer(admin_url: str, *, pool_size: int = 2) -> Iterator[int]:
     target = make_url(admin_url)
     if target.host is None:
         # the embedded fallback server listens on a private socket directory only
-        pytest.skip("pgbouncer tests need a TCP PostgreSQL (TEST_DATABASE_URL, as in .ci/run)")
+        unavailable("pgbouncer tests need a TCP PostgreSQL (TEST_DATABASE_URL, as in .ci/run)")
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="capacity-pgbouncer-"))
     (workdir / "users.txt").write_text('"capacity_app" ""\n"postgres" ""\n')
