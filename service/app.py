@@ -19,6 +19,7 @@ from service.http.hardening import install_http_hardening
 from service.observability.setup import install_observability
 from service.repository.database import build_engine, build_sessionmaker
 from service.settings import Settings
+from service.solver_output import silence_solver_banner
 from service.strategic_config import routes as strategic_config
 from service.strategic_config.listener import ChangeListener
 from service.strategic_config.metrics import StrategicConfigMetrics
@@ -34,6 +35,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        silence_solver_banner()  # before any request: HiGHS's banner would break the JSON log lines
         engine = build_engine(database_url, settings)
         app.state.engine = engine
         app.state.sessionmaker = build_sessionmaker(engine)

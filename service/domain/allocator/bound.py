@@ -11,9 +11,6 @@ not the clock, stop the solver (one thread, fixed seed), so the same input gives
 from __future__ import annotations
 
 import math
-import os
-import sys
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -92,30 +89,12 @@ def _rows(day: PackingDay) -> list[list[int]]:
     return entries
 
 
-_FIRST_SOLVER = threading.Lock()
-_banner_done = False
-
-
 def _highspy() -> ModuleType:
-    """highspy, after its one-per-process banner: HiGHS prints it to file descriptor 1 when the first
-    solver is built, whatever output_flag says, which would break the JSON log stream. That first build
-    runs once with descriptor 1 pointed at /dev/null."""
-    global _banner_done
+    """highspy, imported on first use (only days that reach a solver pay for it). Its one-per-process
+    banner on stdout is the process's concern, not the domain's: the server silences it at start
+    (service/solver_output.py)."""
     import highspy
 
-    if not _banner_done:
-        with _FIRST_SOLVER:
-            if not _banner_done:
-                sys.stdout.flush()
-                saved, sink = os.dup(1), os.open(os.devnull, os.O_WRONLY)
-                try:
-                    os.dup2(sink, 1)
-                    highspy.Highs()  # type: ignore[no-untyped-call]
-                finally:
-                    os.dup2(saved, 1)
-                    os.close(saved)
-                    os.close(sink)
-                _banner_done = True
     return highspy
 
 
